@@ -1,0 +1,31 @@
+/* src/core/common.h: status codes, always-on assertions and tiny helpers shared by every module. */
+#ifndef KM_COMMON_H
+#define KM_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+/* One vocabulary of return codes. Syscall wrappers return 0 or -errno instead. */
+#define KM_OK     0
+#define KM_ERROR  (-1)
+#define KM_AGAIN  (-2)
+
+#define KM_VERSION "0.1.0"
+
+#define KM_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define KM_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define KM_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* Report a failed invariant and abort; never compiled out, because the
+ * invariants it guards protect memory. */
+void km_assert_fail(const char *cond, const char *file, int line)
+    __attribute__((noreturn));
+
+#define ASSERT(c)                                              \
+    do {                                                       \
+        if (__builtin_expect(!(c), 0))                         \
+            km_assert_fail(#c, __FILE__, __LINE__);            \
+    } while (0)
+
+#endif

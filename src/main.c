@@ -1,0 +1,368 @@
+/* src/main.c: command line, signals, daemon, pid file; builds the pools and the worker.
+ * The one place that wires the modules together. */
+#include "config/conf.h"
+#include "core/common.h"
+#include "core/log.h"
+#include "pool/pool.h"
+#include "proxy/proxy.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define DEFAULT_CONF        "conf/keymux.yml"
+#define DEFAULT_STATS_PORT  22222
+#define DEFAULT_STATS_ADDR  "0.0.0.0"
+#define DEFAULT_STATS_MS    30000
+#define DEFAULT_MBUF        16384
+
+struct options {
+    bool help, version, test_conf, daemonize, describe;
+    int verbosity;
+    const char *log_file, *conf_file, *stats_addr, *pid_file;
+    long stats_port, stats_interval, mbuf_size;
+};
+
+static const struct option long_opts[] = {
+    { "help",           no_argument,       NULL, 'h' },
+    { "version",        no_argument,       NULL, 'V' },
+    { "test-conf",      no_argument,       NULL, 't' },
+    { "daemonize",      no_argument,       NULL, 'd' },
+    { "describe-stats", no_argument,       NULL, 'D' },
+    { "verbose",        required_argument, NULL, 'v' },
+    { "output",         required_argument, NULL, 'o' },
+    { "conf-file",      required_argument, NULL, 'c' },
+    { "stats-port",     required_argument, NULL, 's' },
+    { "stats-interval", required_argument, NULL, 'i' },
+    { "stats-addr",     required_argument, NULL, 'a' },
+    { "pid-file",       required_argument, NULL, 'p' },
+    { "mbuf-size",      required_argument, NULL, 'm' },
+    { NULL, 0, NULL, 0 }
+};
+
+static void
+usage(FILE *out)
+{
+    fprintf(out,
+        "Usage: keymux [-?hVdDt] [-v verbosity level] [-o output file]\n"
+        "              [-c conf file] [-s stats port] [-a stats addr]\n"
+        "              [-i stats interval] [-p pid file] [-m mbuf size]\n"
+        "\n"
+        "Options:\n"
+        "  -h, --help             : this help\n"
+        "  -V, --version          : show version and exit\n"
+        "  -t, --test-conf        : test configuration for syntax errors and exit\n"
+        "  -d, --daemonize        : run as a daemon\n"
+        "  -D, --describe-stats   : print stats description and exit\n"
+        "  -v, --verbose=N        : set logging level (default: %d, min: 0, max: 11)\n"
+        "  -o, --output=S         : set logging file (default: stderr)\n"
+        "  -c, --conf-file=S      : set configuration file (default: %s)\n"
+        "  -s, --stats-port=N     : set stats monitoring port (default: %d)\n"
+        "  -a, --stats-addr=S     : set stats monitoring ip (default: %s)\n"
+        "  -i, --stats-interval=N : set stats aggregation interval in msec (default: %d msec)\n"
+        "  -p, --pid-file=S       : set pid file (default: off)\n"
+        "  -m, --mbuf-size=N      : set size of mbuf chunk in bytes (default: %d bytes, min %u, max %u)\n",
+        LOG_NOTICE, DEFAULT_CONF, DEFAULT_STATS_PORT, DEFAULT_STATS_ADDR, DEFAULT_STATS_MS,
+        DEFAULT_MBUF, BUF_MIN_SIZE, BUF_MAX_SIZE);
+}
+
+static int
+parse_num(const char *s, long min, long max, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
+        return KM_ERROR;
+    *out = v;
+    return KM_OK;
+}
+
+static int
+parse_options(int argc, char **argv, struct options *o)
+{
+    long v;
+    int c;
+
+    memset(o, 0, sizeof(*o));
+    o->verbosity = LOG_NOTICE;
+    o->conf_file = DEFAULT_CONF;
+    o->stats_addr = DEFAULT_STATS_ADDR;
+    o->stats_port = DEFAULT_STATS_PORT;
+    o->stats_interval = DEFAULT_STATS_MS;
+    o->mbuf_size = DEFAULT_MBUF;
+
+    while ((c = getopt_long(argc, argv, "h?VtdDv:o:c:s:i:a:p:m:", long_opts, NULL)) != -1) {
+        switch (c) {
+        case 'h':
+        case '?':
+            if (c == '?' && optopt != 0)
+                return KM_ERROR;
+            o->help = true;
+            break;
+        case 'V': o->version = true; break;
+        case 't': o->test_conf = true; break;
+        case 'd': o->daemonize = true; break;
+        case 'D': o->describe = true; break;
+        case 'v':
+            if (parse_num(optarg, LOG_EMERG, LOG_PVERB, &v) != KM_OK) {
+                fprintf(stderr, "keymux: option -v requires a number from 0 to 11\n");
+                return KM_ERROR;
+            }
+            o->verbosity = (int)v;
+            break;
+        case 'o': o->log_file = optarg; break;
+        case 'c': o->conf_file = optarg; break;
+        case 'a': o->stats_addr = optarg; break;
+        case 'p': o->pid_file = optarg; break;
+        case 's':
+            if (parse_num(optarg, 1, 65535, &o->stats_port) != KM_OK) {
+                fprintf(stderr, "keymux: option -s requires a valid port number\n");
+                return KM_ERROR;
+            }
+            break;
+        case 'i':
+            if (parse_num(optarg, 1, 2147483647L, &o->stats_interval) != KM_OK) {
+                fprintf(stderr, "keymux: option -i requires a positive number of milliseconds\n");
+                return KM_ERROR;
+            }
+            break;
+        case 'm':
+            if (parse_num(optarg, BUF_MIN_SIZE, BUF_MAX_SIZE, &o->mbuf_size) != KM_OK) {
+                fprintf(stderr, "keymux: option -m requires a size from %u to %u bytes\n",
+                        BUF_MIN_SIZE, BUF_MAX_SIZE);
+                return KM_ERROR;
+            }
+            break;
+        default:
+            return KM_ERROR;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "keymux: unexpected argument '%s'\n", argv[optind]);
+        return KM_ERROR;
+    }
+    return KM_OK;
+}
+
+static void
+describe_stats(void)
+{
+    printf("This is keymux-%s\n\npool stats:\n", KM_VERSION);
+#define X(scope, name, kind, desc) \
+    if (strcmp(#scope, "POOL") == 0) printf("  %-20s\"%s\"\n", #name, desc);
+#include "stats/stats.def"
+#undef X
+    printf("\nserver stats:\n");
+#define X(scope, name, kind, desc) \
+    if (strcmp(#scope, "SERVER") == 0) printf("  %-20s\"%s\"\n", #name, desc);
+#include "stats/stats.def"
+#undef X
+}
+
+static int
+daemonize(void)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return -errno;
+    if (pid > 0)
+        _exit(0);
+    if (setsid() < 0)
+        return -errno;
+    signal(SIGHUP, SIG_IGN);
+    pid = fork();
+    if (pid < 0)
+        return -errno;
+    if (pid > 0)
+        _exit(0);
+    if (chdir("/") < 0)
+        return -errno;
+    umask(0);
+    int fd = open("/dev/null", O_RDWR);
+    if (fd >= 0) {
+        dup2(fd, STDIN_FILENO);
+        dup2(fd, STDOUT_FILENO);
+        if (log_get_level() >= 0)
+            dup2(fd, STDERR_FILENO);
+        if (fd > STDERR_FILENO)
+            close(fd);
+    }
+    return 0;
+}
+
+static int
+write_pid_file(const char *path)
+{
+    char buf[32];
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    int n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+    if (write(fd, buf, (size_t)n) != n) {
+        int err = errno;
+        close(fd);
+        return -err;
+    }
+    close(fd);
+    return 0;
+}
+
+static void
+on_signal(int sig, short what, void *arg)
+{
+    struct worker *w = arg;
+    (void)what;
+    switch (sig) {
+    case SIGINT:
+    case SIGTERM:
+        log_notice("signal %d received, exiting", sig);
+        w->stop = true;
+        event_base_loopbreak(w->base);
+        break;
+    case SIGHUP:
+        log_notice("signal %d received, reopening the log", sig);
+        if (log_reopen() < 0)
+            log_error("cannot reopen the log file");
+        break;
+    case SIGTTIN:
+        log_level_up();
+        log_notice("log level raised to %d", log_get_level());
+        break;
+    case SIGTTOU:
+        log_level_down();
+        log_notice("log level lowered to %d", log_get_level());
+        break;
+    default:
+        break;
+    }
+}
+
+int
+main(int argc, char **argv)
+{
+    struct options o;
+    struct conf cf;
+    char err[512];
+    struct pool *pools = NULL;
+    struct worker w;
+    struct event *sigev[5] = { NULL };
+    const int sigs[5] = { SIGINT, SIGTERM, SIGHUP, SIGTTIN, SIGTTOU };
+    int status = 1;
+    bool pid_written = false;
+    uint32_t npools_ready = 0;
+
+    memset(&cf, 0, sizeof(cf));
+    if (parse_options(argc, argv, &o) != KM_OK) {
+        usage(stderr);
+        return 1;
+    }
+    if (o.version) {
+        printf("This is keymux-%s\n", KM_VERSION);
+        return 0;
+    }
+    if (o.help) {
+        printf("This is keymux-%s\n\n", KM_VERSION);
+        usage(stdout);
+        return 0;
+    }
+    if (o.describe) {
+        describe_stats();
+        return 0;
+    }
+
+    if (conf_load_file(o.conf_file, &cf, err, sizeof(err)) != KM_OK) {
+        fprintf(stderr, "keymux: configuration file '%s' syntax is invalid: %s\n", o.conf_file, err);
+        return 1;
+    }
+    if (o.test_conf) {
+        printf("keymux: configuration file '%s' syntax is ok\n", o.conf_file);
+        conf_free(&cf);
+        return 0;
+    }
+
+    int lr = log_init(o.verbosity, o.log_file);
+    if (lr < 0) {
+        fprintf(stderr, "keymux: cannot open log file '%s': %s\n", o.log_file, strerror(-lr));
+        conf_free(&cf);
+        return 1;
+    }
+    if (o.daemonize) {
+        int dr = daemonize();
+        if (dr < 0) {
+            log_error("cannot daemonize: %s", strerror(-dr));
+            goto out;
+        }
+    }
+    if (o.pid_file != NULL) {
+        int pr = write_pid_file(o.pid_file);
+        if (pr < 0) {
+            log_error("cannot write pid file '%s': %s", o.pid_file, strerror(-pr));
+            goto out;
+        }
+        pid_written = true;
+    }
+    signal(SIGPIPE, SIG_IGN);
+
+    pools = calloc(cf.npools, sizeof(*pools));
+    if (pools == NULL) {
+        log_error("out of memory");
+        goto out;
+    }
+    for (uint32_t i = 0; i < cf.npools; i++) {
+        if (pool_init(&pools[i], i, &cf.pools[i], err, sizeof(err)) != KM_OK) {
+            log_error("%s", err);
+            goto out;
+        }
+        npools_ready++;
+    }
+    if (worker_init(&w, pools, cf.npools, (uint32_t)o.mbuf_size) != KM_OK) {
+        log_error("cannot create the event loop");
+        goto out;
+    }
+    for (uint32_t i = 0; i < cf.npools; i++) {
+        if (listener_open(&w, &pools[i], err, sizeof(err)) != KM_OK) {
+            log_error("%s", err);
+            goto out_worker;
+        }
+    }
+    for (int i = 0; i < 5; i++) {
+        sigev[i] = evsignal_new(w.base, sigs[i], on_signal, &w);
+        if (sigev[i] == NULL || event_add(sigev[i], NULL) != 0) {
+            log_error("cannot watch signal %d", sigs[i]);
+            goto out_worker;
+        }
+    }
+    log_notice("keymux-%s started on pid %d with %u pool(s), mbuf %ld bytes", KM_VERSION,
+               (int)getpid(), cf.npools, o.mbuf_size);
+
+    worker_run(&w);
+    status = 0;
+
+out_worker:
+    for (int i = 0; i < 5; i++) {
+        if (sigev[i] != NULL)
+            event_free(sigev[i]);
+    }
+    for (uint32_t i = 0; i < cf.npools; i++)
+        listener_close(&pools[i]);
+    client_close_all(&w);
+    upstream_close_all(&w);
+    worker_free(&w);
+out:
+    for (uint32_t i = 0; i < npools_ready; i++)
+        pool_free(&pools[i]);
+    free(pools);
+    conf_free(&cf);
+    if (pid_written)
+        unlink(o.pid_file);
+    log_close();
+    return status;
+}

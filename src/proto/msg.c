@@ -1,0 +1,220 @@
+/* src/proto/msg.c: message life cycle, token and output lists. */
+#include "proto/msg.h"
+
+#include "core/common.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void
+msgcache_init(struct msgcache *mc, uint32_t max_free)
+{
+    memset(mc, 0, sizeof(*mc));
+    mc->max_free = max_free;
+}
+
+void
+msgcache_destroy(struct msgcache *mc)
+{
+    while (mc->free != NULL) {
+        struct msg *m = mc->free;
+        mc->free = m->cnext;
+        free(m);
+    }
+    mc->nfree = 0;
+}
+
+struct msg *
+msg_get(struct msgcache *mc)
+{
+    struct msg *m = mc->free;
+
+    if (m != NULL) {
+        mc->free = m->cnext;
+        mc->nfree--;
+    } else {
+        m = malloc(sizeof(*m));
+        if (m == NULL)
+            return NULL;
+    }
+    memset(m, 0, offsetof(struct msg, tok_inline));
+    m->tok = m->tok_inline;
+    m->tokcap = MSG_TOK_INLINE;
+    m->out = m->out_inline;
+    m->outcap = MSG_OUT_INLINE;
+    m->server = -1;
+    mc->nlive++;
+    return m;
+}
+
+void
+msg_out_release(struct msg *m)
+{
+    for (uint32_t i = 0; i < m->nout; i++)
+        span_release(&m->out[i]);
+    m->nout = 0;
+    m->outlen = 0;
+    if (m->out != m->out_inline) {
+        free(m->out);
+        m->out = m->out_inline;
+        m->outcap = MSG_OUT_INLINE;
+    }
+}
+
+void
+msg_put(struct msgcache *mc, struct msg *m)
+{
+    if (m->rsp != NULL)
+        msg_put(mc, m->rsp);
+    for (uint32_t i = 0; i < m->nfrag; i++) {
+        if (m->frags[i] != NULL)
+            msg_put(mc, m->frags[i]);
+    }
+    free(m->frags);
+    free(m->keyfrag);
+    msg_out_release(m);
+    if (m->raw.b != NULL)
+        span_release(&m->raw);
+    if (m->tok != m->tok_inline)
+        free(m->tok);
+
+    mc->nlive--;
+    if (mc->nfree < mc->max_free) {
+        m->cnext = mc->free;
+        mc->free = m;
+        mc->nfree++;
+    } else {
+        free(m);
+    }
+}
+
+int
+msg_tok_push(struct msg *m, const struct tok *t)
+{
+    if (m->ntok == m->tokcap) {
+        uint32_t cap = m->tokcap * 2;
+        struct tok *n;
+        if (m->tok == m->tok_inline) {
+            n = malloc(cap * sizeof(*n));
+            if (n != NULL)
+                memcpy(n, m->tok, m->ntok * sizeof(*n));
+        } else {
+            n = realloc(m->tok, cap * sizeof(*n));
+        }
+        if (n == NULL)
+            return KM_ERROR;
+        m->tok = n;
+        m->tokcap = cap;
+    }
+    m->tok[m->ntok++] = *t;
+    return KM_OK;
+}
+
+int
+msg_out_push(struct msg *m, struct span *s)
+{
+    if (m->nout == m->outcap) {
+        uint32_t cap = m->outcap * 2;
+        struct span *n;
+        if (m->out == m->out_inline) {
+            n = malloc(cap * sizeof(*n));
+            if (n != NULL)
+                memcpy(n, m->out, m->nout * sizeof(*n));
+        } else {
+            n = realloc(m->out, cap * sizeof(*n));
+        }
+        if (n == NULL) {
+            span_release(s);
+            return KM_ERROR;
+        }
+        m->out = n;
+        m->outcap = cap;
+    }
+    m->outlen += s->len;
+    m->out[m->nout++] = *s;
+    return KM_OK;
+}
+
+int
+msg_out_bytes(struct msg *m, struct bufpool *bp, const void *p, size_t n)
+{
+    struct span s;
+    uint8_t *dst;
+
+    /* extend the previous fresh piece when it is the scratch segment's last */
+    if (m->nout > 0) {
+        struct span *last = &m->out[m->nout - 1];
+        if (last->b == bp->scratch && last->off + last->len == bp->scratch->len &&
+            bp->size - bp->scratch->len >= n && last->len + n <= 256) {
+            memcpy(bp->scratch->data + bp->scratch->len, p, n);
+            bp->scratch->len += (uint32_t)n;
+            last->len += n;
+            m->outlen += n;
+            return KM_OK;
+        }
+    }
+    dst = buf_scratch(bp, n, &s);
+    if (dst == NULL)
+        return KM_ERROR;
+    memcpy(dst, p, n);
+    return msg_out_push(m, &s);
+}
+
+int
+msg_out_borrow(struct msg *m, struct buf *b, uint32_t off, uint64_t len)
+{
+    struct span s = { b, off, len };
+
+    /* merge with the previous span when it ends right where this one starts */
+    if (m->nout > 0) {
+        struct span *last = &m->out[m->nout - 1];
+        if (last->b == b && last->off + last->len == off && off + len <= b->len) {
+            last->len += len;
+            m->outlen += len;
+            return KM_OK;
+        }
+    }
+    span_hold(&s);
+    return msg_out_push(m, &s);
+}
+
+size_t
+msg_tok_copy(const struct tok *t, uint64_t skip, void *dst, size_t n)
+{
+    struct span s = { t->b, t->off, t->aux + t->len };
+    return span_copy(&s, t->aux + skip, dst, n);
+}
+
+int
+msg_tok_int(const struct tok *t, int64_t *v)
+{
+    char buf[24];
+    size_t n;
+    uint64_t acc = 0;
+    bool neg = false;
+    size_t i = 0;
+
+    if (t->len == 0 || t->len > 20)
+        return KM_ERROR;
+    n = msg_tok_copy(t, 0, buf, sizeof(buf));
+    if (buf[0] == '-') {
+        neg = true;
+        i = 1;
+        if (n == 1)
+            return KM_ERROR;
+    }
+    for (; i < n; i++) {
+        if (buf[i] < '0' || buf[i] > '9')
+            return KM_ERROR;
+        uint64_t d = (uint64_t)(buf[i] - '0');
+        if (acc > (UINT64_MAX - d) / 10)
+            return KM_ERROR;
+        acc = acc * 10 + d;
+    }
+    if (!neg && acc > (uint64_t)INT64_MAX)
+        return KM_ERROR;
+    if (neg && acc > (uint64_t)INT64_MAX + 1)
+        return KM_ERROR;
+    *v = neg ? (int64_t)(0 - acc) : (int64_t)acc;
+    return KM_OK;
+}

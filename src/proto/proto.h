@@ -1,0 +1,85 @@
+/* src/proto/proto.h: what the proxy core asks of a protocol; one const table per protocol.
+ *
+ * The core drives tokenizers over segment chains, keeps queues and routes keys; everything
+ * that knows bytes of a protocol sits behind this table (redis.c, memcache.c). Positions
+ * reported by the tokenizers are offsets from the start of the message, so the core can
+ * locate them in whichever segment they landed.
+ */
+#ifndef KM_PROTO_H
+#define KM_PROTO_H
+
+#include "core/buf.h"
+#include "proto/mc.h"
+#include "proto/msg.h"
+#include "proto/resp.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Events every tokenizer adapter returns. */
+enum pev { PEV_AGAIN, PEV_TOKEN, PEV_DONE, PEV_ERROR };
+
+/* A token as a tokenizer reports it. */
+struct ptok {
+    uint64_t pos;            /* offset of the token's first raw byte from the message start */
+    uint64_t len;            /* request: data length; reply element: full raw length */
+    uint32_t aux;            /* request: framing bytes before the data */
+    uint32_t type;           /* reply element: type byte */
+    uint64_t kpos;           /* memcached reply element: key offset from the element start */
+    uint32_t klen;           /* memcached reply element: key length */
+};
+
+union parser {
+    struct resp_req_parser rq;
+    struct resp_rsp_parser rs;
+    struct mc_req_parser mq;
+    struct mc_rsp_parser ms;
+};
+
+/* What the protocol may use while it builds replies and fragments. */
+struct proto_ctx {
+    struct bufpool *bp;
+    struct msgcache *mc;
+    const char *auth;        /* pool password (redis_auth), NULL when none */
+};
+
+struct proto {
+    const char *name;
+    /* requests */
+    void (*req_init)(union parser *p);
+    int (*req_feed)(union parser *p, const uint8_t *buf, size_t n, size_t *used, struct ptok *t);
+    uint64_t (*req_len)(const union parser *p);
+    /* after PEV_ERROR: the reason, and whether the connection can go on */
+    const char *(*req_err)(const union parser *p, bool *recoverable);
+    /* A complete request: set m->plan, m->merge, the key range, m->noreply, m->quit; for
+     * PLAN_LOCAL and PLAN_ERROR also m->rsp (made here) and m->done. KM_OK or KM_ERROR (no
+     * memory). */
+    int (*req_plan)(struct msg *m, const union parser *p, const struct proto_ctx *ctx);
+    /* responses to req */
+    void (*rsp_init)(union parser *p, const struct msg *req, bool want_elems);
+    int (*rsp_feed)(union parser *p, const uint8_t *buf, size_t n, size_t *used, struct ptok *t);
+    uint64_t (*rsp_len)(const union parser *p);
+    const char *(*rsp_err)(const union parser *p);
+    /* A complete reply: set rsp->type, rsp->ival, rsp->is_error. */
+    void (*rsp_done)(struct msg *rsp, const union parser *p);
+    /* Fill frag->out with a request for the parent's keys numbered keys[0..n) (key k is
+     * token key_first + k * key_step of the parent). KM_OK or KM_ERROR. */
+    int (*frag)(struct msg *frag, const struct msg *parent, const uint32_t *keys, uint32_t n,
+                const struct proto_ctx *ctx);
+    /* All fragments answered: give parent->rsp the client's reply. KM_OK or KM_ERROR. */
+    int (*merge)(struct msg *parent, const struct proto_ctx *ctx);
+    /* Make rsp an error reply: Redis "-<code> <reason>", memcached "<code> <reason>"; code
+     * NULL means the protocol's server error ("ERR", "SERVER_ERROR"). KM_OK or KM_ERROR. */
+    int (*error)(struct msg *rsp, const char *code, const char *reason,
+                 const struct proto_ctx *ctx);
+    /* Make rsp the reply to a request the tokenizer rejected with `reason`. */
+    int (*bad_request)(struct msg *rsp, const char *reason, const struct proto_ctx *ctx);
+};
+
+extern const struct proto proto_redis;
+extern const struct proto proto_memcache;
+
+/* Shared helper: a reply message whose out holds the n bytes at p; NULL when out of memory. */
+struct msg *proto_reply_bytes(const struct proto_ctx *ctx, const void *p, size_t n);
+
+#endif

@@ -1,0 +1,486 @@
+/* src/proto/redis.c: the Redis protocol behind struct proto: planning requests from the
+ * command table, building fragments of split commands and merging their replies. */
+#include "proto/proto.h"
+#include "proto/resp.h"
+#include "proto/resp_cmd.h"
+
+#include "core/common.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+#define NAME_MAX_LEN 32
+
+static void
+redis_req_init(union parser *p)
+{
+    resp_req_init(&p->rq);
+}
+
+static int
+redis_req_feed(union parser *p, const uint8_t *buf, size_t n, size_t *used, struct ptok *t)
+{
+    struct resp_arg a;
+    int ev = resp_req_feed(&p->rq, buf, n, used, &a);
+
+    switch (ev) {
+    case RESP_EV_ARG:
+        t->pos = a.pos - a.hdr;
+        t->len = a.len;
+        t->aux = a.hdr;
+        return PEV_TOKEN;
+    case RESP_EV_DONE:
+        return PEV_DONE;
+    case RESP_EV_AGAIN:
+        return PEV_AGAIN;
+    default:
+        return PEV_ERROR;
+    }
+}
+
+static uint64_t
+redis_req_len(const union parser *p)
+{
+    return resp_req_msglen(&p->rq);
+}
+
+static const char *
+redis_req_err(const union parser *p, bool *recoverable)
+{
+    *recoverable = false;
+    return p->rq.err != NULL ? p->rq.err : "Protocol error";
+}
+
+struct msg *
+proto_reply_bytes(const struct proto_ctx *ctx, const void *p, size_t n)
+{
+    struct msg *r = msg_get(ctx->mc);
+    if (r == NULL)
+        return NULL;
+    while (n > 0) {
+        size_t take = KM_MIN(n, (size_t)256);
+        if (msg_out_bytes(r, ctx->bp, p, take) != KM_OK) {
+            msg_put(ctx->mc, r);
+            return NULL;
+        }
+        p = (const uint8_t *)p + take;
+        n -= take;
+    }
+    return r;
+}
+
+/* Reply with "-<text>\r\n" (text carries its own prefix such as "ERR "). */
+static int
+reply_error_text(struct msg *m, const char *text, const struct proto_ctx *ctx)
+{
+    char buf[320];
+    int n = snprintf(buf, sizeof(buf), "-%s\r\n", text);
+
+    if (n < 0)
+        return KM_ERROR;
+    if ((size_t)n >= sizeof(buf)) {
+        n = (int)sizeof(buf) - 1;
+        buf[n - 2] = '\r';
+        buf[n - 1] = '\n';
+    }
+    m->rsp = proto_reply_bytes(ctx, buf, (size_t)n);
+    if (m->rsp == NULL)
+        return KM_ERROR;
+    m->rsp->is_error = true;
+    m->rsp->type = '-';
+    m->done = true;
+    return KM_OK;
+}
+
+static int
+plan_error(struct msg *m, const char *text, const struct proto_ctx *ctx)
+{
+    m->plan = PLAN_ERROR;
+    return reply_error_text(m, text, ctx);
+}
+
+/* The command name as the client wrote it, printable and bounded, for error messages. */
+static void
+printable_name(const struct msg *m, char *dst, size_t cap)
+{
+    size_t n = msg_tok_copy(&m->tok[0], 0, dst, cap - 1);
+    for (size_t i = 0; i < n; i++) {
+        if (!isprint((unsigned char)dst[i]) || dst[i] == '\'')
+            dst[i] = '?';
+    }
+    dst[n] = '\0';
+}
+
+static void
+lower(char *s)
+{
+    for (; *s; s++)
+        *s = (char)tolower((unsigned char)*s);
+}
+
+/* Reply to a PING with an argument or an ECHO: the argument as a bulk string. */
+static int
+reply_bulk_of(struct msg *m, const struct tok *t, const struct proto_ctx *ctx)
+{
+    struct msg *r = msg_get(ctx->mc);
+    char hdr[32];
+    int n;
+
+    if (r == NULL)
+        return KM_ERROR;
+    m->rsp = r;
+    m->done = true;
+    if (t->aux > 0) {
+        /* multibulk: "$len\r\n<data>\r\n" is already a bulk reply */
+        return msg_out_borrow(r, t->b, t->off, t->aux + t->len + 2);
+    }
+    n = snprintf(hdr, sizeof(hdr), "$%llu\r\n", (unsigned long long)t->len);
+    if (msg_out_bytes(r, ctx->bp, hdr, (size_t)n) != KM_OK)
+        return KM_ERROR;
+    if (t->len > 0) {
+        struct span s = { t->b, t->off, t->len };
+        span_hold(&s);
+        if (msg_out_push(r, &s) != KM_OK)
+            return KM_ERROR;
+    }
+    return msg_out_bytes(r, ctx->bp, "\r\n", 2);
+}
+
+static int
+reply_status(struct msg *m, const char *text, const struct proto_ctx *ctx)
+{
+    m->rsp = proto_reply_bytes(ctx, text, strlen(text));
+    if (m->rsp == NULL)
+        return KM_ERROR;
+    m->done = true;
+    return KM_OK;
+}
+
+static bool
+tok_equals(const struct tok *t, const char *s)
+{
+    char buf[64];
+    size_t n = strlen(s);
+
+    if (t->len != n || n > sizeof(buf))
+        return false;
+    msg_tok_copy(t, 0, buf, n);
+    return memcmp(buf, s, n) == 0;
+}
+
+static int
+plan_local(struct msg *m, const struct resp_cmd *c, const struct proto_ctx *ctx)
+{
+    m->plan = PLAN_LOCAL;
+    switch (c->id) {
+    case RESP_CMD_PING:
+        if (m->ntok > 1)
+            return reply_bulk_of(m, &m->tok[1], ctx);
+        return reply_status(m, "+PONG\r\n", ctx);
+    case RESP_CMD_ECHO:
+        return reply_bulk_of(m, &m->tok[1], ctx);
+    case RESP_CMD_QUIT:
+        m->quit = true;
+        return reply_status(m, "+OK\r\n", ctx);
+    case RESP_CMD_AUTH:
+        if (ctx->auth == NULL)
+            return plan_error(m, "ERR Client sent AUTH, but no password is set", ctx);
+        if (tok_equals(&m->tok[m->ntok - 1], ctx->auth))
+            return reply_status(m, "+OK\r\n", ctx);
+        return plan_error(m, "ERR invalid password", ctx);
+    case RESP_CMD_SELECT:
+        if (tok_equals(&m->tok[1], "0"))
+            return reply_status(m, "+OK\r\n", ctx);
+        return plan_error(m, "ERR SELECT is not allowed through the proxy (only DB 0)", ctx);
+    default:
+        return plan_error(m, "ERR unsupported command", ctx);
+    }
+}
+
+static int
+redis_req_plan(struct msg *m, const union parser *p, const struct proto_ctx *ctx)
+{
+    char name[NAME_MAX_LEN + 1];
+    char shown[72];
+    char text[160];
+    const struct resp_cmd *c = NULL;
+    uint64_t first, last, step;
+    int64_t numkeys = -1;
+    const char *err = NULL;
+
+    (void)p;
+    if (m->ntok == 0) {
+        m->plan = PLAN_DROP;
+        m->done = true;
+        return KM_OK;
+    }
+    if (m->tok[0].len <= NAME_MAX_LEN) {
+        size_t n = msg_tok_copy(&m->tok[0], 0, name, NAME_MAX_LEN);
+        c = resp_cmd_lookup((const uint8_t *)name, n);
+    }
+    if (c == NULL) {
+        printable_name(m, shown, 64);
+        snprintf(text, sizeof(text), "ERR unsupported command '%s'", shown);
+        return plan_error(m, text, ctx);
+    }
+    m->cmd = c->id;
+    if (!resp_cmd_arity_ok(c, m->ntok)) {
+        printable_name(m, shown, 64);
+        lower(shown);
+        snprintf(text, sizeof(text), "ERR wrong number of arguments for '%s' command", shown);
+        return plan_error(m, text, ctx);
+    }
+    if (c->policy == RESP_P_LOCAL)
+        return plan_local(m, c, ctx);
+
+    if (c->numkeys_at > 0 && c->numkeys_at < m->ntok) {
+        if (msg_tok_int(&m->tok[c->numkeys_at], &numkeys) != KM_OK || numkeys < 0)
+            numkeys = -1;
+    }
+    if (resp_cmd_keys(c, m->ntok, numkeys, &first, &last, &step, &err) != KM_OK)
+        return plan_error(m, err != NULL ? err : "ERR syntax error", ctx);
+    if (first == 0) {
+        printable_name(m, shown, 64);
+        lower(shown);
+        snprintf(text, sizeof(text), "ERR '%s' without a key cannot be routed by the proxy", shown);
+        return plan_error(m, text, ctx);
+    }
+    m->key_first = (uint32_t)first;
+    m->key_last = (uint32_t)last;
+    m->key_step = (uint32_t)step;
+
+    switch (c->policy) {
+    case RESP_P_SINGLE:
+        m->plan = PLAN_SINGLE;
+        break;
+    case RESP_P_SAMESRV:
+        m->plan = first == last ? PLAN_SINGLE : PLAN_SAMESRV;
+        break;
+    case RESP_P_MGET:
+        m->plan = PLAN_SPLIT;
+        m->merge = MERGE_ARRAY;
+        break;
+    case RESP_P_MSET:
+        if ((m->ntok - 1) % 2 != 0) {
+            printable_name(m, shown, 64);
+            lower(shown);
+            snprintf(text, sizeof(text), "ERR wrong number of arguments for '%s' command", shown);
+            return plan_error(m, text, ctx);
+        }
+        m->plan = PLAN_SPLIT;
+        m->merge = MERGE_OK;
+        break;
+    case RESP_P_SUM:
+        m->plan = PLAN_SPLIT;
+        m->merge = MERGE_SUM;
+        break;
+    default:
+        return plan_error(m, "ERR unsupported command", ctx);
+    }
+    return KM_OK;
+}
+
+static void
+redis_rsp_init(union parser *p, const struct msg *req, bool want_elems)
+{
+    (void)req;
+    (void)want_elems;
+    resp_rsp_init(&p->rs);
+}
+
+static int
+redis_rsp_feed(union parser *p, const uint8_t *buf, size_t n, size_t *used, struct ptok *t)
+{
+    struct resp_elem e;
+    int ev = resp_rsp_feed(&p->rs, buf, n, used, &e);
+
+    switch (ev) {
+    case RESP_EV_ARG:
+        t->pos = e.pos;
+        t->len = e.len;
+        t->aux = 0;
+        t->type = (uint32_t)(uint8_t)e.type;
+        return PEV_TOKEN;
+    case RESP_EV_DONE:
+        return PEV_DONE;
+    case RESP_EV_AGAIN:
+        return PEV_AGAIN;
+    default:
+        return PEV_ERROR;
+    }
+}
+
+static uint64_t
+redis_rsp_len(const union parser *p)
+{
+    return resp_rsp_msglen(&p->rs);
+}
+
+static const char *
+redis_rsp_err(const union parser *p)
+{
+    return p->rs.err != NULL ? p->rs.err : "Protocol error";
+}
+
+static void
+redis_rsp_done(struct msg *rsp, const union parser *p)
+{
+    rsp->type = (uint8_t)p->rs.type;
+    rsp->ival = p->rs.ival;
+    rsp->is_error = p->rs.type == '-' || p->rs.type == '!';
+}
+
+/* Borrow a request token with its framing ("$3\r\nfoo\r\n"), or frame an inline one. */
+static int
+frag_push_tok(struct msg *f, const struct tok *t, const struct proto_ctx *ctx)
+{
+    char hdr[32];
+    int n;
+
+    if (t->aux > 0)
+        return msg_out_borrow(f, t->b, t->off, t->aux + t->len + 2);
+    n = snprintf(hdr, sizeof(hdr), "$%llu\r\n", (unsigned long long)t->len);
+    if (msg_out_bytes(f, ctx->bp, hdr, (size_t)n) != KM_OK)
+        return KM_ERROR;
+    if (t->len > 0 && msg_out_borrow(f, t->b, t->off, t->len) != KM_OK)
+        return KM_ERROR;
+    return msg_out_bytes(f, ctx->bp, "\r\n", 2);
+}
+
+static int
+redis_frag(struct msg *f, const struct msg *parent, const uint32_t *keys, uint32_t n,
+           const struct proto_ctx *ctx)
+{
+    char hdr[32];
+    int len = snprintf(hdr, sizeof(hdr), "*%llu\r\n",
+                       (unsigned long long)(1 + (uint64_t)n * parent->key_step));
+
+    if (msg_out_bytes(f, ctx->bp, hdr, (size_t)len) != KM_OK)
+        return KM_ERROR;
+    if (frag_push_tok(f, &parent->tok[0], ctx) != KM_OK)
+        return KM_ERROR;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t at = parent->key_first + keys[i] * parent->key_step;
+        for (uint32_t j = 0; j < parent->key_step; j++) {
+            if (frag_push_tok(f, &parent->tok[at + j], ctx) != KM_OK)
+                return KM_ERROR;
+        }
+    }
+    return KM_OK;
+}
+
+/* Pass a fragment's reply through whole (an error, or an unexpected shape). */
+static int
+merge_pass(struct msg *parent, struct msg *frsp, const struct proto_ctx *ctx)
+{
+    struct msg *r = msg_get(ctx->mc);
+    if (r == NULL)
+        return KM_ERROR;
+    parent->rsp = r;
+    r->is_error = frsp->is_error;
+    r->type = frsp->type;
+    span_hold(&frsp->raw);
+    struct span s = frsp->raw;
+    return msg_out_push(r, &s);
+}
+
+static int
+redis_merge(struct msg *parent, const struct proto_ctx *ctx)
+{
+    uint32_t nkeys = (parent->key_last - parent->key_first) / parent->key_step + 1;
+    char hdr[32];
+    int n;
+
+    /* any error (or a reply of the wrong shape) answers for the whole request */
+    for (uint32_t i = 0; i < parent->nfrag; i++) {
+        struct msg *fr = parent->frags[i]->rsp;
+        bool ok;
+        switch (parent->merge) {
+        case MERGE_ARRAY:
+            ok = fr->type == '*' && fr->ntok == (uint32_t)fr->ival;
+            break;
+        case MERGE_SUM:
+            ok = fr->type == ':';
+            break;
+        default:
+            ok = fr->type == '+';
+            break;
+        }
+        if (!ok)
+            return merge_pass(parent, fr, ctx);
+    }
+
+    struct msg *r = msg_get(ctx->mc);
+    if (r == NULL)
+        return KM_ERROR;
+    parent->rsp = r;
+
+    if (parent->merge == MERGE_SUM) {
+        int64_t sum = 0;
+        for (uint32_t i = 0; i < parent->nfrag; i++)
+            sum += parent->frags[i]->rsp->ival;
+        r->type = ':';
+        r->ival = sum;
+        n = snprintf(hdr, sizeof(hdr), ":%lld\r\n", (long long)sum);
+        return msg_out_bytes(r, ctx->bp, hdr, (size_t)n);
+    }
+    if (parent->merge == MERGE_OK) {
+        r->type = '+';
+        return msg_out_bytes(r, ctx->bp, "+OK\r\n", 5);
+    }
+
+    /* MERGE_ARRAY: elements in the client's key order; nfrag_done of each fragment
+     * serves as its cursor from here on */
+    for (uint32_t i = 0; i < parent->nfrag; i++)
+        parent->frags[i]->nfrag_done = 0;
+    r->type = '*';
+    r->ival = nkeys;
+    n = snprintf(hdr, sizeof(hdr), "*%u\r\n", nkeys);
+    if (msg_out_bytes(r, ctx->bp, hdr, (size_t)n) != KM_OK)
+        return KM_ERROR;
+    for (uint32_t k = 0; k < nkeys; k++) {
+        struct msg *f = parent->frags[parent->keyfrag[k]];
+        struct tok *e = &f->rsp->tok[f->nfrag_done++];
+        if (msg_out_borrow(r, e->b, e->off, e->len) != KM_OK)
+            return KM_ERROR;
+    }
+    return KM_OK;
+}
+
+static int
+redis_error(struct msg *rsp, const char *code, const char *reason, const struct proto_ctx *ctx)
+{
+    char buf[300];
+    int n = snprintf(buf, sizeof(buf), "-%s %s\r\n", code != NULL ? code : "ERR", reason);
+
+    if (n < 0 || (size_t)n >= sizeof(buf))
+        return KM_ERROR;
+    rsp->is_error = true;
+    rsp->type = '-';
+    return msg_out_bytes(rsp, ctx->bp, buf, (size_t)n);
+}
+
+static int
+redis_bad_request(struct msg *rsp, const char *reason, const struct proto_ctx *ctx)
+{
+    return redis_error(rsp, NULL, reason, ctx);
+}
+
+const struct proto proto_redis = {
+    .name = "redis",
+    .req_init = redis_req_init,
+    .req_feed = redis_req_feed,
+    .req_len = redis_req_len,
+    .req_err = redis_req_err,
+    .req_plan = redis_req_plan,
+    .rsp_init = redis_rsp_init,
+    .rsp_feed = redis_rsp_feed,
+    .rsp_len = redis_rsp_len,
+    .rsp_err = redis_rsp_err,
+    .rsp_done = redis_rsp_done,
+    .frag = redis_frag,
+    .merge = redis_merge,
+    .error = redis_error,
+    .bad_request = redis_bad_request,
+};

@@ -1,0 +1,283 @@
+/* src/proxy/client.c: client connections: read -> parse -> forward, and the in-order
+ * reply FIFO written back with one writev per flush. */
+#include "proxy/proxy.h"
+
+#include "core/common.h"
+#include "core/log.h"
+#include "core/net.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define CLIENT_IOV 512
+
+static void client_close(struct client *cl, const char *why);
+
+/* Bytes of m's reply that go to the client. */
+static uint64_t
+reply_len(const struct msg *m)
+{
+    if (m->rsp == NULL || m->noreply || m->swallow)
+        return 0;
+    return m->rsp->outlen;
+}
+
+static void
+fifo_push(struct client *cl, struct msg *m)
+{
+    m->client = cl;
+    m->cnext = NULL;
+    if (cl->tail != NULL)
+        cl->tail->cnext = m;
+    else
+        cl->head = m;
+    cl->tail = m;
+    cl->nmsgs++;
+}
+
+static struct msg *
+fifo_pop(struct client *cl)
+{
+    struct msg *m = cl->head;
+    cl->head = m->cnext;
+    if (cl->head == NULL)
+        cl->tail = NULL;
+    cl->nmsgs--;
+    m->cnext = NULL;
+    return m;
+}
+
+static int
+on_request(struct conn *c, struct msg *m)
+{
+    struct client *cl = (struct client *)c;
+
+    fifo_push(cl, m);
+    forward_request(cl, m);
+    return KM_OK;
+}
+
+/* The tokenizer rejected the input: answer in order, and close after the answer when
+ * the framing is lost. */
+static int
+on_bad_request(struct conn *c, const char *reason, bool recoverable)
+{
+    struct client *cl = (struct client *)c;
+    struct worker *w = c->w;
+    struct proto_ctx ctx = worker_ctx(w, c->pool);
+    struct msg *m = msg_get(&w->mc);
+
+    c->pool->st.client_err++;
+    if (m == NULL)
+        return KM_ERROR;
+    m->rsp = msg_get(&w->mc);
+    if (m->rsp == NULL || c->pool->proto->bad_request(m->rsp, reason, &ctx) != KM_OK) {
+        msg_put(&w->mc, m);
+        return KM_ERROR;
+    }
+    m->plan = PLAN_ERROR;
+    m->done = true;
+    if (!recoverable) {
+        m->quit = true;
+        log_info("pool %s: closing client fd %d after a malformed request: %s",
+                 c->pool->cf->name, c->fd, reason);
+    }
+    fifo_push(cl, m);
+    client_reply_ready(cl);
+    return KM_OK;
+}
+
+static void
+on_event(int fd, short what, void *arg)
+{
+    struct client *cl = arg;
+
+    (void)fd;
+    if (what & EV_READ) {
+        int rc = conn_read(&cl->c, true, on_request, on_bad_request);
+        if (rc != KM_OK || cl->c.eof) {
+            if (rc != KM_OK && cl->tail == NULL) {
+                cl->c.pool->st.client_err++;
+                client_close(cl, "read error");
+                return;
+            }
+            /* stop reading; close once the replies owed have been written */
+            if (cl->c.eof)
+                cl->c.pool->st.client_eof++;
+            event_del(cl->c.rev);
+            cl->quit = true;
+            worker_mark_dirty(cl->c.w, &cl->c);
+        }
+    }
+    if (what & EV_WRITE)
+        client_flush(cl);
+}
+
+void
+client_accept(struct worker *w, struct pool *p, int fd)
+{
+    struct client *cl;
+    const char *refuse = NULL;
+
+    if (p->cf->client_connections > 0 && p->nclients >= p->cf->client_connections)
+        refuse = "too many client connections";
+    if (refuse != NULL) {
+        char line[128];
+        int n = p->cf->redis ? snprintf(line, sizeof(line), "-ERR %s\r\n", refuse)
+                             : snprintf(line, sizeof(line), "SERVER_ERROR %s\r\n", refuse);
+        ssize_t wr = write(fd, line, (size_t)n);
+        (void)wr;
+        close(fd);
+        log_warn("pool %s: refused a client: %s (client_connections %u)", p->cf->name, refuse,
+                 p->cf->client_connections);
+        return;
+    }
+
+    cl = calloc(1, sizeof(*cl));
+    if (cl == NULL || net_nonblock(fd) < 0) {
+        log_error("pool %s: cannot set up a client: %s", p->cf->name, strerror(errno));
+        free(cl);
+        close(fd);
+        return;
+    }
+    net_nodelay(fd);
+    cl->c.fd = fd;
+    cl->c.kind = CONN_CLIENT;
+    cl->c.w = w;
+    cl->c.pool = p;
+    cl->authed = p->cf->redis_auth == NULL;
+    p->proto->req_init(&cl->c.ps);
+    if (conn_events(&cl->c, on_event) != KM_OK) {
+        log_error("pool %s: cannot watch a client", p->cf->name);
+        conn_close_fd(&cl->c);
+        free(cl);
+        return;
+    }
+    cl->next = w->clients;
+    if (w->clients != NULL)
+        w->clients->prev = cl;
+    w->clients = cl;
+    p->nclients++;
+    p->st.client_connections++;
+    w->curr_connections++;
+    w->total_connections++;
+    log_debug("pool %s: client fd %d connected", p->cf->name, fd);
+}
+
+static void
+client_close(struct client *cl, const char *why)
+{
+    struct worker *w = cl->c.w;
+    struct pool *p = cl->c.pool;
+
+    log_debug("pool %s: closing client fd %d: %s", p->cf->name, cl->c.fd, why);
+    cl->c.closing = true;
+    worker_unmark_dirty(w, &cl->c);
+    while (cl->head != NULL) {
+        struct msg *m = fifo_pop(cl);
+        if (m->done)
+            msg_put(&w->mc, m);
+        else
+            m->client = NULL;   /* still with a server: freed when it answers */
+    }
+    conn_close_fd(&cl->c);
+    if (cl->prev != NULL)
+        cl->prev->next = cl->next;
+    else
+        w->clients = cl->next;
+    if (cl->next != NULL)
+        cl->next->prev = cl->prev;
+    p->nclients--;
+    p->st.client_connections--;
+    w->curr_connections--;
+    free(cl);
+}
+
+void
+client_close_all(struct worker *w)
+{
+    while (w->clients != NULL)
+        client_close(w->clients, "shutdown");
+}
+
+void
+client_reply_ready(struct client *cl)
+{
+    if (cl->head != NULL && cl->head->done)
+        worker_mark_dirty(cl->c.w, &cl->c);
+}
+
+int
+client_flush(struct client *cl)
+{
+    struct worker *w = cl->c.w;
+    struct iovec iov[CLIENT_IOV];
+
+    for (;;) {
+        int niov = 0;
+        uint64_t want = 0;
+        uint64_t skip = cl->c.wpos;
+
+        for (struct msg *m = cl->head; m != NULL && m->done && niov < CLIENT_IOV; m = m->cnext) {
+            if (reply_len(m) > 0) {
+                struct msg *r = m->rsp;
+                for (uint32_t i = 0; i < r->nout && niov < CLIENT_IOV; i++) {
+                    if (skip >= r->out[i].len) {
+                        skip -= r->out[i].len;
+                        continue;
+                    }
+                    want += span_iov(&r->out[i], skip, iov, CLIENT_IOV, &niov);
+                    skip = 0;
+                }
+            }
+            if (m->quit)
+                break;
+        }
+
+        uint64_t n = 0;
+        if (niov > 0) {
+            ssize_t wr = conn_writev(&cl->c, iov, niov);
+            if (wr < 0) {
+                client_close(cl, "write error");
+                return KM_ERROR;
+            }
+            n = (uint64_t)wr;
+        }
+
+        /* retire what was written, and replies with nothing to write */
+        while (cl->head != NULL && cl->head->done) {
+            struct msg *m = cl->head;
+            uint64_t left = reply_len(m) - cl->c.wpos;
+            if (n < left) {
+                cl->c.wpos += n;
+                n = 0;
+                break;
+            }
+            n -= left;
+            cl->c.wpos = 0;
+            fifo_pop(cl);
+            bool quit = m->quit;
+            msg_put(&w->mc, m);
+            if (quit) {
+                client_close(cl, "quit");
+                return KM_OK;
+            }
+        }
+        if (niov == 0 || (want > 0 && cl->c.wev_on))
+            break;
+        if (cl->head == NULL || !cl->head->done)
+            break;
+    }
+    if (cl->head == NULL || !cl->head->done)
+        conn_want_write(&cl->c, false);
+    if (cl->quit && cl->head == NULL) {
+        client_close(cl, cl->c.eof ? "eof" : "error");
+        return KM_OK;
+    }
+    return KM_OK;
+}

@@ -1,0 +1,277 @@
+/* src/proxy/forward.c: the request path between client and servers: plan, route, split
+ * into fragments, and on the way back merge the fragments' replies and finish requests. */
+#include "proxy/proxy.h"
+
+#include "core/common.h"
+#include "core/log.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define KEY_STACK 256
+
+/* The server for the key in token t (hash_tag applied by the route). */
+static int
+route_tok(struct pool *p, const struct tok *t)
+{
+    uint8_t stack[KEY_STACK];
+    const uint8_t *key;
+    uint8_t *heap = NULL;
+    int idx;
+
+    if ((uint64_t)t->off + t->aux + t->len <= t->b->len) {
+        key = t->b->data + t->off + t->aux;
+    } else if (t->len <= KEY_STACK) {
+        msg_tok_copy(t, 0, stack, (size_t)t->len);
+        key = stack;
+    } else {
+        heap = malloc((size_t)t->len);
+        if (heap == NULL)
+            return -2;
+        msg_tok_copy(t, 0, heap, (size_t)t->len);
+        key = heap;
+    }
+    idx = pool_route(p, key, (size_t)t->len);
+    free(heap);
+    return idx;
+}
+
+void
+forward_fail(struct worker *w, struct pool *p, struct msg *m, const char *reason)
+{
+    struct proto_ctx ctx = worker_ctx(w, p);
+    struct msg *r;
+
+    p->st.forward_error++;
+    if (m->rsp != NULL) {
+        msg_put(&w->mc, m->rsp);
+        m->rsp = NULL;
+    }
+    r = msg_get(&w->mc);
+    if (r != NULL && p->proto->error(r, NULL, reason, &ctx) == KM_OK) {
+        m->rsp = r;
+    } else if (r != NULL) {
+        msg_put(&w->mc, r);
+        r = NULL;
+    }
+    if (m->rsp == NULL) {
+        /* out of memory even for an error: the client cannot be answered in order */
+        log_error("out of memory answering a failed request");
+        if (m->client != NULL)
+            m->client->quit = true;
+    }
+    m->done = true;
+    forward_complete(w, m);
+}
+
+void
+forward_complete(struct worker *w, struct msg *m)
+{
+    struct msg *parent = m->parent;
+
+    if (parent != NULL) {
+        if (++parent->nfrag_done < parent->nfrag)
+            return;
+        m = parent;
+        if (m->client == NULL) {
+            msg_put(&w->mc, m);
+            return;
+        }
+        struct pool *p = m->client->c.pool;
+        struct proto_ctx ctx = worker_ctx(w, p);
+        if (p->proto->merge(m, &ctx) != KM_OK) {
+            if (m->rsp != NULL) {
+                msg_put(&w->mc, m->rsp);
+                m->rsp = NULL;
+            }
+            m->nfrag_done = 0;
+            /* answer with an error; the fragments are released with the parent */
+            struct msg *r = msg_get(&w->mc);
+            if (r != NULL && p->proto->error(r, NULL, "out of memory", &ctx) == KM_OK)
+                m->rsp = r;
+            else if (r != NULL)
+                msg_put(&w->mc, r);
+        }
+        m->done = true;
+    }
+    if (m->client == NULL) {
+        msg_put(&w->mc, m);
+        return;
+    }
+    client_reply_ready(m->client);
+}
+
+static void
+send_whole(struct worker *w, struct pool *p, struct msg *m, int idx)
+{
+    if (msg_out_borrow(m, m->raw.b, m->raw.off, m->raw.len) != KM_OK) {
+        forward_fail(w, p, m, "out of memory");
+        return;
+    }
+    upstream_send(w, &p->servers[idx], m);
+}
+
+static void
+split(struct worker *w, struct pool *p, struct msg *m)
+{
+    uint32_t nkeys = (m->key_last - m->key_first) / m->key_step + 1;
+    uint32_t *keys = NULL, *start = NULL, *fill = NULL;
+    int32_t *fsrv = NULL;
+    uint32_t nfrag = 0;
+    struct proto_ctx ctx = worker_ctx(w, p);
+    const char *why = "out of memory";
+
+    m->keyfrag = malloc(nkeys * sizeof(*m->keyfrag));
+    fsrv = malloc(KM_MIN(nkeys, p->nservers) * sizeof(*fsrv));
+    if (m->keyfrag == NULL || fsrv == NULL)
+        goto fail;
+
+    /* one pass: each key's server, numbering the servers in order of first use */
+    for (uint32_t k = 0; k < nkeys; k++) {
+        int idx = route_tok(p, &m->tok[m->key_first + k * m->key_step]);
+        if (idx < 0) {
+            why = idx == -1 ? "no server available" : "out of memory";
+            goto fail;
+        }
+        if (p->srvslot[idx] < 0) {
+            p->srvslot[idx] = (int32_t)nfrag;
+            fsrv[nfrag++] = idx;
+        }
+        m->keyfrag[k] = (uint32_t)p->srvslot[idx];
+    }
+    for (uint32_t f = 0; f < nfrag; f++)
+        p->srvslot[fsrv[f]] = -1;
+
+    if (nfrag == 1) {
+        /* every key on one server: the request goes as it is and so does the reply */
+        int idx = fsrv[0];
+        free(m->keyfrag);
+        m->keyfrag = NULL;
+        free(fsrv);
+        m->merge = MERGE_NONE;
+        send_whole(w, p, m, idx);
+        return;
+    }
+
+    /* key numbers grouped by fragment, in the client's order within each */
+    keys = malloc(nkeys * sizeof(*keys));
+    start = calloc(nfrag + 1, sizeof(*start));
+    fill = calloc(nfrag, sizeof(*fill));
+    m->frags = calloc(nfrag, sizeof(*m->frags));
+    if (keys == NULL || start == NULL || fill == NULL || m->frags == NULL)
+        goto fail;
+    for (uint32_t k = 0; k < nkeys; k++)
+        start[m->keyfrag[k] + 1]++;
+    for (uint32_t f = 0; f < nfrag; f++)
+        start[f + 1] += start[f];
+    for (uint32_t k = 0; k < nkeys; k++) {
+        uint32_t f = m->keyfrag[k];
+        keys[start[f] + fill[f]++] = k;
+    }
+
+    for (uint32_t f = 0; f < nfrag; f++) {
+        struct msg *fr = msg_get(&w->mc);
+        if (fr == NULL)
+            goto fail_frags;
+        m->frags[f] = fr;
+        m->nfrag = f + 1;
+        fr->parent = m;
+        fr->cmd = m->cmd;
+        if (p->proto->frag(fr, m, keys + start[f], start[f + 1] - start[f], &ctx) != KM_OK)
+            goto fail_frags;
+    }
+    p->st.fragments += nfrag;
+    for (uint32_t f = 0; f < nfrag; f++)
+        upstream_send(w, &p->servers[fsrv[f]], m->frags[f]);
+    free(keys);
+    free(start);
+    free(fill);
+    free(fsrv);
+    return;
+
+fail_frags:
+    /* nothing was sent yet: drop the fragments and answer the parent with an error */
+    for (uint32_t f = 0; f < m->nfrag; f++) {
+        if (m->frags[f] != NULL)
+            msg_put(&w->mc, m->frags[f]);
+    }
+    m->nfrag = 0;
+fail:
+    if (fsrv != NULL && m->keyfrag != NULL) {
+        for (uint32_t f = 0; f < nfrag; f++)
+            p->srvslot[fsrv[f]] = -1;
+    }
+    free(m->frags);
+    m->frags = NULL;
+    free(keys);
+    free(start);
+    free(fill);
+    free(fsrv);
+    free(m->keyfrag);
+    m->keyfrag = NULL;
+    forward_fail(w, p, m, why);
+}
+
+void
+forward_request(struct client *cl, struct msg *m)
+{
+    struct worker *w = cl->c.w;
+    struct pool *p = cl->c.pool;
+    struct proto_ctx ctx = worker_ctx(w, p);
+    int idx;
+
+    if (p->proto->req_plan(m, &cl->c.ps, &ctx) != KM_OK) {
+        forward_fail(w, p, m, "out of memory");
+        return;
+    }
+
+    switch (m->plan) {
+    case PLAN_LOCAL:
+    case PLAN_ERROR:
+    case PLAN_DROP:
+        m->done = true;
+        client_reply_ready(cl);
+        return;
+
+    case PLAN_SINGLE:
+        idx = route_tok(p, &m->tok[m->key_first]);
+        if (idx < 0) {
+            forward_fail(w, p, m, idx == -1 ? "no server available" : "out of memory");
+            return;
+        }
+        send_whole(w, p, m, idx);
+        return;
+
+    case PLAN_SAMESRV: {
+        idx = -1;
+        for (uint32_t k = m->key_first; k <= m->key_last; k += m->key_step) {
+            int i = route_tok(p, &m->tok[k]);
+            if (i < 0) {
+                forward_fail(w, p, m, i == -1 ? "no server available" : "out of memory");
+                return;
+            }
+            if (idx >= 0 && i != idx) {
+                struct msg *r = msg_get(&w->mc);
+                if (r == NULL || p->proto->error(r, "CROSSSLOT",
+                        "Keys in request don't hash to the same server", &ctx) != KM_OK) {
+                    if (r != NULL)
+                        msg_put(&w->mc, r);
+                    forward_fail(w, p, m, "out of memory");
+                    return;
+                }
+                m->rsp = r;
+                m->done = true;
+                client_reply_ready(cl);
+                return;
+            }
+            idx = i;
+        }
+        send_whole(w, p, m, idx);
+        return;
+    }
+
+    case PLAN_SPLIT:
+        split(w, p, m);
+        return;
+    }
+}

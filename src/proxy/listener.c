@@ -1,0 +1,88 @@
+/* src/proxy/listener.c: a pool's listening socket and the accept loop. */
+#include "proxy/proxy.h"
+
+#include "core/common.h"
+#include "core/log.h"
+#include "core/net.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* Accepts per wakeup, so a connection storm cannot starve established clients. */
+#define ACCEPTS_PER_WAKEUP 64
+
+static void
+on_accept(int lfd, short what, void *arg)
+{
+    struct pool *p = arg;
+    struct worker *w = p->lev_worker;
+
+    (void)what;
+    for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
+        int fd = accept(lfd, NULL, NULL);
+        if (fd < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EMFILE || errno == ENFILE) {
+                /* out of descriptors: shed this connection rather than spin on it */
+                log_error("pool %s: accept: %s; refusing a connection", p->cf->name,
+                          strerror(errno));
+                if (w->spare_fd >= 0) {
+                    close(w->spare_fd);
+                    int shed = accept(lfd, NULL, NULL);
+                    if (shed >= 0)
+                        close(shed);
+                    w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                }
+            }
+            return;
+        }
+        client_accept(w, p, fd);
+    }
+}
+
+int
+listener_open(struct worker *w, struct pool *p, char *err, size_t errlen)
+{
+    const struct conf_listen *l = &p->cf->listen;
+    int fd;
+
+    if (l->path != NULL)
+        fd = net_listen_unix(l->path, l->mode, p->cf->backlog);
+    else
+        fd = net_listen_tcp(l->host, l->port, p->cf->backlog);
+    if (fd < 0) {
+        snprintf(err, errlen, "pool '%s': cannot listen on '%s': %s", p->cf->name, l->text,
+                 strerror(-fd));
+        return KM_ERROR;
+    }
+    p->lfd = fd;
+    p->lev_worker = w;
+    struct event *ev = event_new(w->base, fd, EV_READ | EV_PERSIST, on_accept, p);
+    if (ev == NULL || event_add(ev, NULL) != 0) {
+        snprintf(err, errlen, "pool '%s': cannot watch the listener", p->cf->name);
+        return KM_ERROR;
+    }
+    p->lev = ev;
+    log_notice("pool %s: listening on %s (%s)", p->cf->name, l->text, p->proto->name);
+    return KM_OK;
+}
+
+void
+listener_close(struct pool *p)
+{
+    if (p->lev != NULL)
+        event_free(p->lev);
+    p->lev = NULL;
+    if (p->lfd >= 0) {
+        close(p->lfd);
+        if (p->cf->listen.path != NULL)
+            unlink(p->cf->listen.path);
+    }
+    p->lfd = -1;
+}

@@ -1,0 +1,141 @@
+/* src/proxy/proxy.h: a worker, its connections and the request path between them.
+ *
+ *               client FIFO (replies leave only from the head, in request order)
+ *   client ---> [req1 done][req2 ...][req3 ...]
+ *     | read -> parse -> forward
+ *     v
+ *   forward: plan -> route -> one server, or one fragment per server
+ *     |
+ *     v                      send queue             in-flight FIFO
+ *   upstream (server conn): [m4][m5] --writev--> [m1][m2][m3] --reply--> pair with head
+ *                                                              -> complete -> merge -> client
+ *
+ * A message sits in its client's FIFO (cnext) and, while it is with a server, in one
+ * upstream's send queue or in-flight FIFO (snext). A fragment is only in an upstream;
+ * its parent is in the client FIFO. When a client goes away its messages stay until
+ * their servers answer (client = NULL), then they are freed.
+ */
+#ifndef KM_PROXY_H
+#define KM_PROXY_H
+
+#include "core/buf.h"
+#include "pool/pool.h"
+#include "proto/msg.h"
+#include "proto/proto.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+struct event_base;
+struct event;
+
+enum conn_kind { CONN_CLIENT, CONN_SERVER };
+
+/* What client and server connections share: the socket, events, input and parsing. */
+struct conn {
+    int fd;
+    uint8_t kind;              /* enum conn_kind */
+    bool dirty;                /* on the worker's flush list */
+    bool wev_on;               /* write event armed (socket was full) */
+    bool eof;                  /* peer closed its side */
+    bool closing;              /* being torn down */
+    bool fresh;                /* server side: the tokenizer awaits set-up for the next reply */
+    bool keep_toks;            /* server side: record the elements of the reply being parsed */
+    struct event *rev;         /* read readiness */
+    struct event *wev;         /* write readiness, armed only when a write would block */
+    struct conn *dnext;        /* flush list link */
+    struct worker *w;
+    struct pool *pool;
+    struct chain in;           /* bytes read */
+    union parser ps;           /* tokenizer state */
+    struct msg *cur;           /* message being parsed, NULL between messages */
+    struct buf *cur_b;         /* locate cursor for cur's tokens */
+    uint64_t cur_b_abs;        /* stream offset of cur_b->data[0] */
+    uint64_t cur_start;        /* stream offset of cur's first byte */
+    struct buf *cur_sb;        /* segment of cur's first byte */
+    uint32_t cur_soff;         /* its offset there */
+    uint64_t wpos;             /* bytes of the head message already written */
+};
+
+struct client {
+    struct conn c;
+    struct msg *head, *tail;   /* reply FIFO */
+    uint32_t nmsgs;            /* messages in the FIFO */
+    bool authed;               /* passed AUTH (or none is required) */
+    bool quit;                 /* close once the FIFO drains */
+    struct client *prev, *next;   /* the worker's list of clients */
+};
+
+struct upstream {
+    struct conn c;
+    struct server *srv;
+    uint32_t slot;             /* index in srv->conns */
+    struct msg *sq_head, *sq_tail;   /* to send */
+    struct msg *if_head, *if_tail;   /* sent, awaiting replies */
+    uint32_t ninflight;
+    bool connecting;           /* non-blocking connect under way */
+};
+
+struct worker {
+    struct event_base *base;
+    struct bufpool bp;
+    struct msgcache mc;
+    struct pool *pools;
+    uint32_t npools;
+    struct conn *dirty;        /* connections with output to flush after this loop iteration */
+    bool stop;                 /* leave the loop */
+    int spare_fd;              /* kept open to shed a connection when out of descriptors */
+    struct client *clients;    /* every open client */
+    uint64_t total_connections;
+    uint32_t curr_connections;
+};
+
+/* worker.c */
+int worker_init(struct worker *w, struct pool *pools, uint32_t npools, uint32_t mbuf_size);
+void worker_free(struct worker *w);
+/* Run the loop: each iteration handles the ready events, then flushes every connection
+ * marked dirty, so replies and requests queued by one iteration leave in one writev. */
+void worker_run(struct worker *w);
+void worker_mark_dirty(struct worker *w, struct conn *c);
+void worker_unmark_dirty(struct worker *w, struct conn *c);
+struct proto_ctx worker_ctx(struct worker *w, struct pool *p);
+
+/* conn.c: shared read / parse / write machinery */
+int conn_events(struct conn *c, void (*cb)(int, short, void *));
+void conn_close_fd(struct conn *c);
+/* Read what is available (bounded per wakeup) and hand each complete message to done().
+ * Returns KM_OK, KM_ERROR (read error or fatal parse error; see *perr) or the EOF flag. */
+typedef int (*conn_msg_fn)(struct conn *c, struct msg *m);
+typedef int (*conn_err_fn)(struct conn *c, const char *reason, bool recoverable);
+int conn_read(struct conn *c, bool is_req, conn_msg_fn done, conn_err_fn bad);
+/* writev that reports 0 for a full socket (and arms the write event), -1 on error. */
+ssize_t conn_writev(struct conn *c, const struct iovec *iov, int n);
+void conn_want_write(struct conn *c, bool on);
+
+/* listener.c */
+int listener_open(struct worker *w, struct pool *p, char *err, size_t errlen);
+void listener_close(struct pool *p);
+
+/* client.c */
+void client_accept(struct worker *w, struct pool *p, int fd);
+/* The request m of client cl is complete (reply attached): maybe write. */
+void client_reply_ready(struct client *cl);
+int client_flush(struct client *cl);
+void client_close_all(struct worker *w);
+
+/* upstream.c */
+/* Queue request m (whole, or a fragment) on a connection to server s, connecting if needed. */
+void upstream_send(struct worker *w, struct server *s, struct msg *m);
+int upstream_flush(struct upstream *u);
+void upstream_close_all(struct worker *w);
+
+/* forward.c */
+void forward_request(struct client *cl, struct msg *m);
+/* m (a request or fragment) got its reply (or an error reply): finish it. */
+void forward_complete(struct worker *w, struct msg *m);
+/* Answer m with an error reply made here ("Connection refused") and finish it. */
+void forward_fail(struct worker *w, struct pool *p, struct msg *m, const char *reason);
+
+#endif

@@ -1,0 +1,102 @@
+/* src/proxy/worker.c: one event loop with its buffers, messages, pools and flush list. */
+#include "proxy/proxy.h"
+
+#include "core/common.h"
+#include "core/log.h"
+
+#include <event2/event.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Idle segments kept for reuse: enough for bursts, bounded so memory returns. */
+#define FREE_SEG_BYTES (8u * 1024 * 1024)
+#define FREE_MSGS 1024
+
+int
+worker_init(struct worker *w, struct pool *pools, uint32_t npools, uint32_t mbuf_size)
+{
+    memset(w, 0, sizeof(*w));
+    w->base = event_base_new();
+    if (w->base == NULL)
+        return KM_ERROR;
+    uint32_t max_free = KM_MAX(16u, FREE_SEG_BYTES / mbuf_size);
+    bufpool_init(&w->bp, mbuf_size, max_free);
+    msgcache_init(&w->mc, FREE_MSGS);
+    w->pools = pools;
+    w->npools = npools;
+    w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    return KM_OK;
+}
+
+void
+worker_free(struct worker *w)
+{
+    if (w->spare_fd >= 0)
+        close(w->spare_fd);
+    w->spare_fd = -1;
+    msgcache_destroy(&w->mc);
+    bufpool_destroy(&w->bp);
+    if (w->base != NULL)
+        event_base_free(w->base);
+    w->base = NULL;
+}
+
+void
+worker_mark_dirty(struct worker *w, struct conn *c)
+{
+    if (c->dirty || c->closing)
+        return;
+    c->dirty = true;
+    c->dnext = w->dirty;
+    w->dirty = c;
+}
+
+void
+worker_unmark_dirty(struct worker *w, struct conn *c)
+{
+    if (!c->dirty)
+        return;
+    for (struct conn **pp = &w->dirty; *pp != NULL; pp = &(*pp)->dnext) {
+        if (*pp == c) {
+            *pp = c->dnext;
+            break;
+        }
+    }
+    c->dirty = false;
+    c->dnext = NULL;
+}
+
+struct proto_ctx
+worker_ctx(struct worker *w, struct pool *p)
+{
+    struct proto_ctx ctx = { &w->bp, &w->mc, p != NULL ? p->cf->redis_auth : NULL };
+    return ctx;
+}
+
+static void
+flush(struct worker *w)
+{
+    while (w->dirty != NULL) {
+        struct conn *c = w->dirty;
+        w->dirty = c->dnext;
+        c->dnext = NULL;
+        c->dirty = false;
+        if (c->kind == CONN_CLIENT)
+            client_flush((struct client *)c);
+        else
+            upstream_flush((struct upstream *)c);
+    }
+}
+
+void
+worker_run(struct worker *w)
+{
+    while (!w->stop) {
+        if (event_base_loop(w->base, EVLOOP_ONCE) < 0) {
+            log_error("event loop failed");
+            break;
+        }
+        flush(w);
+    }
+}
