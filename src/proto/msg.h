@@ -25,7 +25,8 @@ struct tok {
     uint32_t off;            /* offset of that byte in b */
     uint32_t aux;            /* request: framing bytes before the data ("$3\r\n"); reply element: 0 */
     uint64_t len;            /* request: data length; reply element: its full raw length */
-    uint64_t kpos;           /* memcached reply element: offset of the key from the element start */
+    uint64_t kpos;           /* request: offset of the token from the message start;
+                                memcached reply element: offset of the key from the element start */
     uint32_t klen;           /* memcached reply element: key length */
     uint32_t type;           /* reply element: its type byte (RESP) */
 };
@@ -72,6 +73,8 @@ struct msg {
     uint32_t key_first;      /* token index of the first key */
     uint32_t key_last;       /* token index of the last key (inclusive) */
     uint32_t key_step;       /* tokens per key: 1, or 2 for key-value pairs */
+    uint32_t key_extra;      /* token index of one more key outside the range (ZUNIONSTORE's
+                                destination), 0 when none */
     int32_t server;          /* server index the request went to, -1 when none */
     const char *err;         /* PLAN_ERROR: the reason to reply with */
     int64_t ival;            /* reply: integer value, or bulk/array length (-1 null) */

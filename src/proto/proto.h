@@ -49,6 +49,9 @@ struct proto {
     void (*req_init)(union parser *p);
     int (*req_feed)(union parser *p, const uint8_t *buf, size_t n, size_t *used, struct ptok *t);
     uint64_t (*req_len)(const union parser *p);
+    /* Optional: true while the tokenizer skips bytes that belong to no request (an
+     * oversized value being refused): the core may drop them as they pass. */
+    bool (*req_discarding)(const union parser *p);
     /* after PEV_ERROR: the reason, and whether the connection can go on */
     const char *(*req_err)(const union parser *p, bool *recoverable);
     /* A complete request: set m->plan, m->merge, the key range, m->noreply, m->quit; for

@@ -118,7 +118,6 @@ lower(char *s)
     for (; *s; s++)
         *s = (char)tolower((unsigned char)*s);
 }
-
 /* Reply to a PING with an argument or an ECHO: the argument as a bulk string. */
 static int
 reply_bulk_of(struct msg *m, const struct tok *t, const struct proto_ctx *ctx)
@@ -225,18 +224,14 @@ redis_req_plan(struct msg *m, const union parser *p, const struct proto_ctx *ctx
         return plan_error(m, text, ctx);
     }
     m->cmd = c->id;
-    if (!resp_cmd_arity_ok(c, m->ntok)) {
-        printable_name(m, shown, 64);
-        lower(shown);
-        snprintf(text, sizeof(text), "ERR wrong number of arguments for '%s' command", shown);
-        return plan_error(m, text, ctx);
-    }
+    if (!resp_cmd_arity_ok(c, m->ntok))
+        return plan_error(m, c->arity_err, ctx);
     if (c->policy == RESP_P_LOCAL)
         return plan_local(m, c, ctx);
 
     if (c->numkeys_at > 0 && c->numkeys_at < m->ntok) {
-        if (msg_tok_int(&m->tok[c->numkeys_at], &numkeys) != KM_OK || numkeys < 0)
-            numkeys = -1;
+        if (msg_tok_int(&m->tok[c->numkeys_at], &numkeys) != KM_OK)
+            numkeys = RESP_NUMKEYS_BAD;
     }
     if (resp_cmd_keys(c, m->ntok, numkeys, &first, &last, &step, &err) != KM_OK)
         return plan_error(m, err != NULL ? err : "ERR syntax error", ctx);
@@ -249,25 +244,20 @@ redis_req_plan(struct msg *m, const union parser *p, const struct proto_ctx *ctx
     m->key_first = (uint32_t)first;
     m->key_last = (uint32_t)last;
     m->key_step = (uint32_t)step;
+    m->key_extra = (uint32_t)resp_cmd_extra_key(c);
 
     switch (c->policy) {
     case RESP_P_SINGLE:
         m->plan = PLAN_SINGLE;
         break;
     case RESP_P_SAMESRV:
-        m->plan = first == last ? PLAN_SINGLE : PLAN_SAMESRV;
+        m->plan = first == last && m->key_extra == 0 ? PLAN_SINGLE : PLAN_SAMESRV;
         break;
     case RESP_P_MGET:
         m->plan = PLAN_SPLIT;
         m->merge = MERGE_ARRAY;
         break;
     case RESP_P_MSET:
-        if ((m->ntok - 1) % 2 != 0) {
-            printable_name(m, shown, 64);
-            lower(shown);
-            snprintf(text, sizeof(text), "ERR wrong number of arguments for '%s' command", shown);
-            return plan_error(m, text, ctx);
-        }
         m->plan = PLAN_SPLIT;
         m->merge = MERGE_OK;
         break;

@@ -115,6 +115,10 @@ parse(struct conn *c, bool is_req, conn_msg_fn done, conn_err_fn bad)
                     : pr->rsp_feed(&c->ps, p, n, &used, &t);
         chain_advance(&c->in, used);
         more = ev == PEV_TOKEN;
+        if (is_req && ev == PEV_AGAIN && pr->req_discarding != NULL && pr->req_discarding(&c->ps)) {
+            /* refused bytes: nothing will point into them, so do not keep them */
+            chain_consume(&c->in);
+        }
 
         switch (ev) {
         case PEV_AGAIN:
@@ -128,7 +132,8 @@ parse(struct conn *c, bool is_req, conn_msg_fn done, conn_err_fn bad)
             struct msg *m = c->cur;
             if (ev == PEV_TOKEN) {
                 if (is_req || c->keep_toks) {
-                    struct tok tk = { NULL, 0, t.aux, t.len, t.kpos, t.klen, t.type };
+                    /* for requests kpos carries the token's offset in the message */
+                    struct tok tk = { NULL, 0, t.aux, t.len, is_req ? t.pos : t.kpos, t.klen, t.type };
                     chain_locate(&c->cur_b, &c->cur_b_abs, c->cur_start + t.pos, &tk.off);
                     tk.b = c->cur_b;
                     if (msg_tok_push(m, &tk) != KM_OK)

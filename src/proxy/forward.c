@@ -212,6 +212,26 @@ fail:
     forward_fail(w, p, m, why);
 }
 
+/* The one server all of m's keys map to; -3 when they map to several, -1 when no server
+ * is live, -2 when out of memory. */
+static int
+samesrv(struct pool *p, const struct msg *m)
+{
+    int idx = m->key_extra != 0 ? route_tok(p, &m->tok[m->key_extra]) : -4;
+
+    if (idx < 0 && idx != -4)
+        return idx;
+    for (uint32_t k = m->key_first; k <= m->key_last; k += m->key_step) {
+        int i = route_tok(p, &m->tok[k]);
+        if (i < 0)
+            return i;
+        if (idx >= 0 && i != idx)
+            return -3;
+        idx = i;
+    }
+    return idx;
+}
+
 void
 forward_request(struct client *cl, struct msg *m)
 {
@@ -242,33 +262,28 @@ forward_request(struct client *cl, struct msg *m)
         send_whole(w, p, m, idx);
         return;
 
-    case PLAN_SAMESRV: {
-        idx = -1;
-        for (uint32_t k = m->key_first; k <= m->key_last; k += m->key_step) {
-            int i = route_tok(p, &m->tok[k]);
-            if (i < 0) {
-                forward_fail(w, p, m, i == -1 ? "no server available" : "out of memory");
+    case PLAN_SAMESRV:
+        idx = samesrv(p, m);
+        if (idx == -3) {
+            struct msg *r = msg_get(&w->mc);
+            if (r == NULL || p->proto->error(r, "CROSSSLOT",
+                    "Keys in request don't hash to the same server", &ctx) != KM_OK) {
+                if (r != NULL)
+                    msg_put(&w->mc, r);
+                forward_fail(w, p, m, "out of memory");
                 return;
             }
-            if (idx >= 0 && i != idx) {
-                struct msg *r = msg_get(&w->mc);
-                if (r == NULL || p->proto->error(r, "CROSSSLOT",
-                        "Keys in request don't hash to the same server", &ctx) != KM_OK) {
-                    if (r != NULL)
-                        msg_put(&w->mc, r);
-                    forward_fail(w, p, m, "out of memory");
-                    return;
-                }
-                m->rsp = r;
-                m->done = true;
-                client_reply_ready(cl);
-                return;
-            }
-            idx = i;
+            m->rsp = r;
+            m->done = true;
+            client_reply_ready(cl);
+            return;
+        }
+        if (idx < 0) {
+            forward_fail(w, p, m, idx == -1 ? "no server available" : "out of memory");
+            return;
         }
         send_whole(w, p, m, idx);
         return;
-    }
 
     case PLAN_SPLIT:
         split(w, p, m);

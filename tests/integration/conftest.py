@@ -208,7 +208,8 @@ class Proxy:
             with open(self.out_path, "ab") as out:
                 self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
                                              stdin=subprocess.DEVNULL, cwd=self.workdir)
-            REG.proxies.append(self)
+            if self not in REG.proxies:
+                REG.proxies.append(self)
             if helpers.wait_port(self.port, START_TIMEOUT, self.proc):
                 return self
             rc, _ = helpers.stop_process(self.proc, 2.0)

@@ -14,8 +14,8 @@ import subprocess
 import threading
 import time
 
-PORT_MIN = 43000
-PORT_MAX = 43999  # inclusive
+PORT_MIN = 26000  # below the kernel's ephemeral range (32768+), so outgoing connections never hold one
+PORT_MAX = 26999  # inclusive
 
 DEFAULT_TIMEOUT = 10.0  # seconds, for sockets and waits unless told otherwise
 

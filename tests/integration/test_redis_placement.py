@@ -64,15 +64,15 @@ def backends(module_redis_factory):
 
 def _write(proxy, keys, tag):
     payload = b"".join(encode("SET", k, b"%s=%s" % (tag, k)) for k in keys)
-    with proxy.client(timeout=30) as c:
-        replies = c.pipeline(payload, len(keys), timeout=30)
+    with proxy.client(timeout=10) as c:
+        replies = c.pipeline(payload, len(keys), timeout=10)
     assert replies == [b"+OK\r\n"] * len(keys)
 
 
 def _read_missing(proxy, keys, tag):
     payload = b"".join(encode("GET", k) for k in keys)
-    with proxy.client(timeout=30) as c:
-        replies = c.pipeline_values(payload, len(keys), timeout=30)
+    with proxy.client(timeout=10) as c:
+        replies = c.pipeline_values(payload, len(keys), timeout=10)
     return [(k, v) for k, (v, _) in zip(keys, replies) if v != b"%s=%s" % (tag, k)]
 
 
