@@ -333,6 +333,10 @@ main(int argc, char **argv)
             goto out_worker;
         }
     }
+    for (uint32_t i = 0; i < cf.npools; i++) {
+        if (cf.pools[i].preconnect)
+            upstream_preconnect(&w, &pools[i]);
+    }
     for (int i = 0; i < 5; i++) {
         sigev[i] = evsignal_new(w.base, sigs[i], on_signal, &w);
         if (sigev[i] == NULL || event_add(sigev[i], NULL) != 0) {

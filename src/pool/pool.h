@@ -19,6 +19,8 @@ struct server_stats {
     uint64_t server_eof, server_err, server_timedout;
     uint64_t requests, request_bytes, responses, response_bytes;
     int64_t server_ejected_at;     /* unix time in us of the last ejection, 0 = never */
+    uint64_t in_queue, in_queue_bytes;     /* queued for the server, not yet written */
+    uint64_t out_queue, out_queue_bytes;   /* written, awaiting the reply */
 };
 
 struct server {

@@ -90,6 +90,10 @@ struct msg {
     bool swallow;            /* the reply is not for the client (internal request) */
     bool done;               /* request: its reply is complete */
     bool sent;               /* request: fully written to its server */
+    bool ghost;              /* stands in the in-flight FIFO for a timed-out request, to
+                                absorb its late reply */
+    uint64_t sent_ms;        /* monotonic ms when it was written to its server */
+    uint64_t wire_bytes;     /* bytes it took on the wire (kept for the queue gauges) */
 
     struct tok tok_inline[MSG_TOK_INLINE];
     struct span out_inline[MSG_OUT_INLINE];

@@ -41,6 +41,7 @@ struct proto_ctx {
     struct bufpool *bp;
     struct msgcache *mc;
     const char *auth;        /* pool password (redis_auth), NULL when none */
+    bool *authed;            /* the client's "has authenticated" flag, NULL for servers */
 };
 
 struct proto {
@@ -75,6 +76,11 @@ struct proto {
      * NULL means the protocol's server error ("ERR", "SERVER_ERROR"). KM_OK or KM_ERROR. */
     int (*error)(struct msg *rsp, const char *code, const char *reason,
                  const struct proto_ctx *ctx);
+    /* Requests a fresh server connection sends before any client's (Redis: AUTH, SELECT).
+     * Fills out[0..max) with new messages (their replies are swallowed); returns how many,
+     * or -1 when out of memory. NULL when the protocol has none. */
+    int (*conn_init)(struct msg **out, int max, const char *auth, int db,
+                     const struct proto_ctx *ctx);
     /* Make rsp the reply to a request the tokenizer rejected with `reason`. */
     int (*bad_request)(struct msg *rsp, const char *reason, const struct proto_ctx *ctx);
 };

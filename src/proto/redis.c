@@ -159,13 +159,18 @@ reply_status(struct msg *m, const char *text, const struct proto_ctx *ctx)
 static bool
 tok_equals(const struct tok *t, const char *s)
 {
-    char buf[64];
+    char buf[256];
     size_t n = strlen(s);
 
-    if (t->len != n || n > sizeof(buf))
+    if (t->len != n)
         return false;
-    msg_tok_copy(t, 0, buf, n);
-    return memcmp(buf, s, n) == 0;
+    for (size_t done = 0; done < n; ) {
+        size_t got = msg_tok_copy(t, done, buf, KM_MIN(sizeof(buf), n - done));
+        if (got == 0 || memcmp(buf, s + done, got) != 0)
+            return false;
+        done += got;
+    }
+    return true;
 }
 
 static int
@@ -185,8 +190,14 @@ plan_local(struct msg *m, const struct resp_cmd *c, const struct proto_ctx *ctx)
     case RESP_CMD_AUTH:
         if (ctx->auth == NULL)
             return plan_error(m, "ERR Client sent AUTH, but no password is set", ctx);
-        if (tok_equals(&m->tok[m->ntok - 1], ctx->auth))
+        if ((m->ntok == 2 || tok_equals(&m->tok[1], "default")) &&
+            tok_equals(&m->tok[m->ntok - 1], ctx->auth)) {
+            if (ctx->authed != NULL)
+                *ctx->authed = true;
             return reply_status(m, "+OK\r\n", ctx);
+        }
+        if (ctx->authed != NULL)
+            *ctx->authed = false;
         return plan_error(m, "ERR invalid password", ctx);
     case RESP_CMD_SELECT:
         if (tok_equals(&m->tok[1], "0"))
@@ -218,6 +229,10 @@ redis_req_plan(struct msg *m, const union parser *p, const struct proto_ctx *ctx
         size_t n = msg_tok_copy(&m->tok[0], 0, name, NAME_MAX_LEN);
         c = resp_cmd_lookup((const uint8_t *)name, n);
     }
+    /* with redis_auth, nothing but AUTH and QUIT before a successful AUTH */
+    if (ctx->auth != NULL && ctx->authed != NULL && !*ctx->authed &&
+        (c == NULL || (c->id != RESP_CMD_AUTH && c->id != RESP_CMD_QUIT)))
+        return plan_error(m, "NOAUTH Authentication required.", ctx);
     if (c == NULL) {
         printable_name(m, shown, 64);
         snprintf(text, sizeof(text), "ERR unsupported command '%s'", shown);
@@ -451,6 +466,59 @@ redis_error(struct msg *rsp, const char *code, const char *reason, const struct 
     return msg_out_bytes(rsp, ctx->bp, buf, (size_t)n);
 }
 
+/* Append the n bytes at p to m's out in scratch-sized pieces. */
+static int
+out_bytes_long(struct msg *m, const void *p, size_t n, const struct proto_ctx *ctx)
+{
+    while (n > 0) {
+        size_t take = KM_MIN(n, (size_t)256);
+        if (msg_out_bytes(m, ctx->bp, p, take) != KM_OK)
+            return KM_ERROR;
+        p = (const uint8_t *)p + take;
+        n -= take;
+    }
+    return KM_OK;
+}
+
+static int
+redis_conn_init(struct msg **out, int max, const char *auth, int db, const struct proto_ctx *ctx)
+{
+    char hdr[64];
+    int n = 0, len;
+
+    if (auth != NULL && n < max) {
+        struct msg *m = msg_get(ctx->mc);
+        if (m == NULL)
+            goto fail;
+        out[n++] = m;
+        m->swallow = true;
+        m->cmd = RESP_CMD_AUTH;
+        len = snprintf(hdr, sizeof(hdr), "*2\r\n$4\r\nAUTH\r\n$%zu\r\n", strlen(auth));
+        if (out_bytes_long(m, hdr, (size_t)len, ctx) != KM_OK ||
+            out_bytes_long(m, auth, strlen(auth), ctx) != KM_OK ||
+            out_bytes_long(m, "\r\n", 2, ctx) != KM_OK)
+            goto fail;
+    }
+    if (db != 0 && n < max) {
+        char num[24];
+        int nl = snprintf(num, sizeof(num), "%d", db);
+        struct msg *m = msg_get(ctx->mc);
+        if (m == NULL)
+            goto fail;
+        out[n++] = m;
+        m->swallow = true;
+        m->cmd = RESP_CMD_SELECT;
+        len = snprintf(hdr, sizeof(hdr), "*2\r\n$6\r\nSELECT\r\n$%d\r\n%s\r\n", nl, num);
+        if (out_bytes_long(m, hdr, (size_t)len, ctx) != KM_OK)
+            goto fail;
+    }
+    return n;
+fail:
+    for (int i = 0; i < n; i++)
+        msg_put(ctx->mc, out[i]);
+    return -1;
+}
+
 static int
 redis_bad_request(struct msg *rsp, const char *reason, const struct proto_ctx *ctx)
 {
@@ -473,4 +541,5 @@ const struct proto proto_redis = {
     .merge = redis_merge,
     .error = redis_error,
     .bad_request = redis_bad_request,
+    .conn_init = redis_conn_init,
 };

@@ -237,7 +237,7 @@ forward_request(struct client *cl, struct msg *m)
 {
     struct worker *w = cl->c.w;
     struct pool *p = cl->c.pool;
-    struct proto_ctx ctx = worker_ctx(w, p);
+    struct proto_ctx ctx = client_ctx(cl);
     int idx;
 
     if (p->proto->req_plan(m, &cl->c.ps, &ctx) != KM_OK) {

@@ -76,6 +76,8 @@ struct upstream {
     struct msg *if_head, *if_tail;   /* sent, awaiting replies */
     uint32_t ninflight;
     bool connecting;           /* non-blocking connect under way */
+    struct event *tev;         /* timeout of the oldest request in flight (or of the connect) */
+    uint64_t tev_deadline;     /* monotonic ms it is armed for, 0 when not armed */
 };
 
 struct worker {
@@ -101,6 +103,8 @@ void worker_run(struct worker *w);
 void worker_mark_dirty(struct worker *w, struct conn *c);
 void worker_unmark_dirty(struct worker *w, struct conn *c);
 struct proto_ctx worker_ctx(struct worker *w, struct pool *p);
+/* The context for requests of client cl (knows its AUTH state). */
+struct proto_ctx client_ctx(struct client *cl);
 
 /* conn.c: shared read / parse / write machinery */
 int conn_events(struct conn *c, void (*cb)(int, short, void *));
@@ -129,6 +133,8 @@ void client_close_all(struct worker *w);
 /* Queue request m (whole, or a fragment) on a connection to server s, connecting if needed. */
 void upstream_send(struct worker *w, struct server *s, struct msg *m);
 int upstream_flush(struct upstream *u);
+/* Open every connection of every server of p now (preconnect). */
+void upstream_preconnect(struct worker *w, struct pool *p);
 void upstream_close_all(struct worker *w);
 
 /* forward.c */

@@ -1,5 +1,12 @@
 /* src/proxy/upstream.c: server connections: connect on demand, batch queued requests into
- * writev, pair replies with the in-flight FIFO, and fail everything on a broken connection. */
+ * writev, pair replies with the in-flight FIFO, time out the oldest request, and fail
+ * everything on a broken connection.
+ *
+ * Timeouts: one timer per connection, armed for the oldest request in flight (timed from
+ * when it was written, not queued). When it fires, that request alone is answered with
+ * "Connection timed out"; a ghost message takes its place in the FIFO so that the late
+ * reply, when it comes, is paired with the ghost and dropped, and the connection goes on.
+ */
 #include "proxy/proxy.h"
 
 #include "core/common.h"
@@ -13,18 +20,38 @@
 #include <unistd.h>
 
 #define UPSTREAM_IOV 512
+#define INIT_MSGS 4
 
 static void upstream_fail(struct upstream *u, const char *reason);
 
 static void
 sq_push(struct upstream *u, struct msg *m)
 {
+    struct server_stats *st = &u->srv->st;
+
     m->snext = NULL;
     if (u->sq_tail != NULL)
         u->sq_tail->snext = m;
     else
         u->sq_head = m;
     u->sq_tail = m;
+    st->in_queue++;
+    st->in_queue_bytes += m->outlen;
+}
+
+static struct msg *
+sq_pop(struct upstream *u)
+{
+    struct msg *m = u->sq_head;
+    struct server_stats *st = &u->srv->st;
+
+    u->sq_head = m->snext;
+    if (u->sq_head == NULL)
+        u->sq_tail = NULL;
+    m->snext = NULL;
+    st->in_queue--;
+    st->in_queue_bytes -= m->outlen;
+    return m;
 }
 
 static void
@@ -37,34 +64,142 @@ if_push(struct upstream *u, struct msg *m)
         u->if_head = m;
     u->if_tail = m;
     u->ninflight++;
+    u->srv->st.out_queue++;
+    u->srv->st.out_queue_bytes += m->wire_bytes;
+}
+
+static struct msg *
+if_pop(struct upstream *u)
+{
+    struct msg *m = u->if_head;
+
+    u->if_head = m->snext;
+    if (u->if_head == NULL)
+        u->if_tail = NULL;
+    m->snext = NULL;
+    u->ninflight--;
+    u->srv->st.out_queue--;
+    u->srv->st.out_queue_bytes -= m->wire_bytes;
+    return m;
+}
+
+/* Arm the connection's timer for its connect, or for its oldest request still owed a
+ * reply (ghosts excepted); disarm when there is none. */
+static void
+timer_update(struct upstream *u)
+{
+    int64_t tmo = u->c.pool->cf->timeout;
+    uint64_t deadline = 0;
+
+    if (tmo <= 0)
+        return;
+    if (u->connecting) {
+        deadline = u->tev_deadline != 0 ? u->tev_deadline : km_now_ms() + (uint64_t)tmo;
+    } else {
+        for (struct msg *m = u->if_head; m != NULL; m = m->snext) {
+            if (!m->ghost) {
+                deadline = m->sent_ms + (uint64_t)tmo;
+                break;
+            }
+        }
+    }
+    if (deadline == u->tev_deadline)
+        return;
+    u->tev_deadline = deadline;
+    if (deadline == 0) {
+        evtimer_del(u->tev);
+        return;
+    }
+    uint64_t now = km_now_ms();
+    uint64_t left = deadline > now ? deadline - now : 0;
+    struct timeval tv = { (time_t)(left / 1000), (suseconds_t)((left % 1000) * 1000) };
+    evtimer_add(u->tev, &tv);
+}
+
+static void
+on_timer(int fd, short what, void *arg)
+{
+    struct upstream *u = arg;
+    struct worker *w = u->c.w;
+    struct pool *p = u->c.pool;
+    uint64_t now = km_now_ms();
+
+    (void)fd;
+    (void)what;
+    u->tev_deadline = 0;
+    if (u->connecting) {
+        u->srv->st.server_timedout++;
+        upstream_fail(u, "Connection timed out");
+        return;
+    }
+
+    /* every request in flight past its deadline times out alone */
+    uint64_t tmo = (uint64_t)p->cf->timeout;
+    for (struct msg **pp = &u->if_head; *pp != NULL; pp = &(*pp)->snext) {
+        struct msg *m = *pp;
+        if (m->ghost)
+            continue;
+        if (m->sent_ms + tmo > now)
+            break;
+        struct msg *g = msg_get(&w->mc);
+        if (g == NULL) {
+            upstream_fail(u, "Connection timed out");
+            return;
+        }
+        g->ghost = true;
+        g->swallow = true;
+        g->cmd = m->cmd;
+        g->noreply = m->noreply;
+        g->type = m->type;
+        g->sent_ms = m->sent_ms;
+        g->wire_bytes = m->wire_bytes;
+        g->snext = m->snext;
+        if (u->if_tail == m)
+            u->if_tail = g;
+        *pp = g;
+        m->snext = NULL;
+        u->srv->st.server_timedout++;
+        log_info("pool %s: request to server %s timed out after %lld ms", p->cf->name,
+                 u->srv->ident, (long long)p->cf->timeout);
+        pool_server_failed(p, u->srv, now);
+        forward_fail(w, p, m, "Connection timed out");
+    }
+    timer_update(u);
 }
 
 static int
 on_reply(struct conn *c, struct msg *rsp)
 {
     struct upstream *u = (struct upstream *)c;
-    struct msg *req = u->if_head;
     struct server *s = u->srv;
+    struct msg *req;
 
-    ASSERT(req != NULL);
-    u->if_head = req->snext;
-    if (u->if_head == NULL)
-        u->if_tail = NULL;
-    u->ninflight--;
-    req->snext = NULL;
-
+    ASSERT(u->if_head != NULL);
+    req = if_pop(u);
     s->st.responses++;
     s->st.response_bytes += rsp->raw.len;
+
+    if (req->ghost || req->swallow) {
+        if (req->swallow && !req->ghost && rsp->is_error)
+            log_error("pool %s: server %s refused the connection set-up (AUTH/SELECT)",
+                      c->pool->cf->name, s->ident);
+        msg_put(&c->w->mc, rsp);
+        msg_put(&c->w->mc, req);
+        timer_update(u);
+        return KM_OK;
+    }
     pool_server_ok(c->pool, s);
 
     /* a whole request's reply goes back as it came; a fragment's waits for the merge */
     if (req->parent == NULL && msg_out_borrow(rsp, rsp->raw.b, rsp->raw.off, rsp->raw.len) != KM_OK) {
         msg_put(&c->w->mc, rsp);
         forward_fail(c->w, c->pool, req, "out of memory");
+        timer_update(u);
         return KM_OK;
     }
     req->rsp = rsp;
     req->done = true;
+    timer_update(u);
     forward_complete(c->w, req);
     return KM_OK;
 }
@@ -92,6 +227,8 @@ on_event(int fd, short what, void *arg)
             return;
         }
         u->connecting = false;
+        u->tev_deadline = 0;
+        evtimer_del(u->tev);
         log_info("pool %s: connected to server %s", u->c.pool->cf->name, u->srv->ident);
     }
     if (what & EV_READ) {
@@ -115,13 +252,27 @@ upstream_open(struct worker *w, struct server *s, uint32_t slot)
 {
     struct pool *p = s->pool;
     struct upstream *u = calloc(1, sizeof(*u));
-    int fd;
+    struct msg *init[INIT_MSGS];
+    struct proto_ctx ctx = worker_ctx(w, p);
+    int ninit = 0, fd;
 
-    if (u == NULL)
+    if (u == NULL) {
+        errno = ENOMEM;
         return NULL;
+    }
+    if (p->proto->conn_init != NULL) {
+        ninit = p->proto->conn_init(init, INIT_MSGS, p->cf->redis_auth, p->cf->redis_db, &ctx);
+        if (ninit < 0) {
+            free(u);
+            errno = ENOMEM;
+            return NULL;
+        }
+    }
     fd = net_connect((const struct sockaddr *)&s->addr, s->addrlen, p->cf->tcpkeepalive);
     if (fd < 0) {
         log_warn("pool %s: cannot connect to server %s: %s", p->cf->name, s->ident, strerror(-fd));
+        for (int i = 0; i < ninit; i++)
+            msg_put(&w->mc, init[i]);
         free(u);
         errno = -fd;
         return NULL;
@@ -134,8 +285,13 @@ upstream_open(struct worker *w, struct server *s, uint32_t slot)
     u->srv = s;
     u->slot = slot;
     u->connecting = true;
-    if (conn_events(&u->c, on_event) != KM_OK) {
+    u->tev = evtimer_new(w->base, on_timer, u);
+    if (u->tev == NULL || conn_events(&u->c, on_event) != KM_OK) {
+        if (u->tev != NULL)
+            event_free(u->tev);
         conn_close_fd(&u->c);
+        for (int i = 0; i < ninit; i++)
+            msg_put(&w->mc, init[i]);
         free(u);
         errno = ENOMEM;
         return NULL;
@@ -145,7 +301,22 @@ upstream_open(struct worker *w, struct server *s, uint32_t slot)
     s->nconns++;
     w->curr_connections++;
     w->total_connections++;
+    for (int i = 0; i < ninit; i++)
+        sq_push(u, init[i]);
+    timer_update(u);
     return u;
+}
+
+void
+upstream_preconnect(struct worker *w, struct pool *p)
+{
+    for (uint32_t i = 0; i < p->nservers; i++) {
+        struct server *s = &p->servers[i];
+        for (uint32_t k = 0; k < p->cf->server_connections; k++) {
+            if (s->conns[k] == NULL && upstream_open(w, s, k) == NULL)
+                pool_server_failed(p, s, km_now_ms());
+        }
+    }
 }
 
 void
@@ -176,6 +347,8 @@ int
 upstream_flush(struct upstream *u)
 {
     struct iovec iov[UPSTREAM_IOV];
+    bool sent_any = false;
+    uint64_t now = 0;
 
     if (u->connecting)
         return KM_OK;
@@ -200,9 +373,11 @@ upstream_flush(struct upstream *u)
             return KM_ERROR;
         }
         if (wr == 0)
-            return KM_OK;   /* socket full: the write event resumes */
+            break;   /* socket full: the write event resumes */
 
         uint64_t n = (uint64_t)wr;
+        if (now == 0)
+            now = km_now_ms();
         while (u->sq_head != NULL) {
             struct msg *m = u->sq_head;
             uint64_t left = m->outlen - u->c.wpos;
@@ -212,11 +387,12 @@ upstream_flush(struct upstream *u)
             }
             n -= left;
             u->c.wpos = 0;
-            u->sq_head = m->snext;
-            if (u->sq_head == NULL)
-                u->sq_tail = NULL;
+            sq_pop(u);
+            m->wire_bytes = m->outlen;
             m->sent = true;
+            m->sent_ms = now;
             msg_out_release(m);
+            sent_any = true;
             if (m->noreply) {
                 m->done = true;
                 forward_complete(u->c.w, m);
@@ -225,8 +401,31 @@ upstream_flush(struct upstream *u)
             }
         }
     }
-    conn_want_write(&u->c, false);
+    if (u->sq_head == NULL)
+        conn_want_write(&u->c, false);
+    if (sent_any)
+        timer_update(u);
     return KM_OK;
+}
+
+/* Detach u from its server and the worker and close its socket. */
+static void
+upstream_detach(struct upstream *u)
+{
+    struct worker *w = u->c.w;
+    struct server *s = u->srv;
+
+    u->c.closing = true;
+    worker_unmark_dirty(w, &u->c);
+    if (s->conns[u->slot] == u) {
+        s->conns[u->slot] = NULL;
+        s->nconns--;
+    }
+    w->curr_connections--;
+    if (u->tev != NULL)
+        event_free(u->tev);
+    u->tev = NULL;
+    conn_close_fd(&u->c);
 }
 
 /* Fail every request on the connection, close it, and count a failure of its server. */
@@ -236,27 +435,25 @@ upstream_fail(struct upstream *u, const char *reason)
     struct worker *w = u->c.w;
     struct pool *p = u->c.pool;
     struct server *s = u->srv;
-    struct msg *m;
 
-    log_warn("pool %s: server %s connection failed: %s (%u in flight, %s queued)",
-             p->cf->name, s->ident, reason, u->ninflight, u->sq_head != NULL ? "some" : "none");
-    u->c.closing = true;
-    worker_unmark_dirty(w, &u->c);
-    s->conns[u->slot] = NULL;
-    s->nconns--;
-    w->curr_connections--;
-    conn_close_fd(&u->c);
+    log_warn("pool %s: server %s connection failed: %s (%u in flight)", p->cf->name, s->ident,
+             reason, u->ninflight);
+    upstream_detach(u);
     pool_server_failed(p, s, km_now_ms());
 
-    while ((m = u->if_head) != NULL) {
-        u->if_head = m->snext;
-        m->snext = NULL;
-        forward_fail(w, p, m, reason);
+    while (u->if_head != NULL) {
+        struct msg *m = if_pop(u);
+        if (m->ghost || m->swallow)
+            msg_put(&w->mc, m);
+        else
+            forward_fail(w, p, m, reason);
     }
-    while ((m = u->sq_head) != NULL) {
-        u->sq_head = m->snext;
-        m->snext = NULL;
-        forward_fail(w, p, m, reason);
+    while (u->sq_head != NULL) {
+        struct msg *m = sq_pop(u);
+        if (m->swallow)
+            msg_put(&w->mc, m);
+        else
+            forward_fail(w, p, m, reason);
     }
     free(u);
 }
@@ -271,25 +468,20 @@ upstream_close_all(struct worker *w)
             struct server *s = &p->servers[j];
             for (uint32_t k = 0; k < p->cf->server_connections; k++) {
                 struct upstream *u = s->conns[k];
-                struct msg *m;
                 if (u == NULL)
                     continue;
-                u->c.closing = true;
-                worker_unmark_dirty(w, &u->c);
-                conn_close_fd(&u->c);
-                while ((m = u->if_head) != NULL || (m = u->sq_head) != NULL) {
-                    if (m == u->if_head)
-                        u->if_head = m->snext;
-                    else
-                        u->sq_head = m->snext;
-                    m->snext = NULL;
+                upstream_detach(u);
+                while (u->if_head != NULL || u->sq_head != NULL) {
+                    struct msg *m = u->if_head != NULL ? if_pop(u) : sq_pop(u);
+                    if (m->ghost || m->swallow) {
+                        msg_put(&w->mc, m);
+                        continue;
+                    }
                     m->done = true;
                     forward_complete(w, m);
                 }
                 free(u);
-                s->conns[k] = NULL;
             }
-            s->nconns = 0;
         }
     }
 }

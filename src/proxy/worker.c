@@ -70,7 +70,15 @@ worker_unmark_dirty(struct worker *w, struct conn *c)
 struct proto_ctx
 worker_ctx(struct worker *w, struct pool *p)
 {
-    struct proto_ctx ctx = { &w->bp, &w->mc, p != NULL ? p->cf->redis_auth : NULL };
+    struct proto_ctx ctx = { &w->bp, &w->mc, p != NULL ? p->cf->redis_auth : NULL, NULL };
+    return ctx;
+}
+
+struct proto_ctx
+client_ctx(struct client *cl)
+{
+    struct proto_ctx ctx = worker_ctx(cl->c.w, cl->c.pool);
+    ctx.authed = &cl->authed;
     return ctx;
 }
 
