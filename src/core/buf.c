@@ -66,6 +66,7 @@ buf_unref(struct buf *b)
     } else {
         free(b);
         p->nlive--;
+        p->nreleased++;
     }
 }
 

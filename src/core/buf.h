@@ -38,6 +38,7 @@ struct bufpool {
     struct buf *free;        /* free list, linked by next */
     struct buf *scratch;     /* current segment for small fresh bytes (one ref held) */
     uint64_t nlive;          /* segments allocated from the system and not yet freed */
+    uint64_t nreleased;      /* segments given back to the system, ever */
 };
 
 /* `len` bytes that start at b->data[off] and run on through b->next. */

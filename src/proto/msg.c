@@ -62,6 +62,20 @@ msg_out_release(struct msg *m)
 }
 
 void
+msg_drop_input(struct msg *m)
+{
+    if (m->merge == MERGE_VALUES || m->raw.b == NULL)
+        return;
+    span_release(&m->raw);
+    m->ntok = 0;
+    if (m->tok != m->tok_inline) {
+        free(m->tok);
+        m->tok = m->tok_inline;
+        m->tokcap = MSG_TOK_INLINE;
+    }
+}
+
+void
 msg_put(struct msgcache *mc, struct msg *m)
 {
     if (m->rsp != NULL)

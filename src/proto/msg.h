@@ -126,6 +126,10 @@ int msg_out_bytes(struct msg *m, struct bufpool *bp, const void *p, size_t n);
 int msg_out_borrow(struct msg *m, struct buf *b, uint32_t off, uint64_t len);
 /* Drop out (after it has been written). */
 void msg_out_release(struct msg *m);
+/* A request that has been written needs its bytes no more, unless its reply is merged by
+ * key (memcached values are matched against the requested keys): release raw and the
+ * tokens pointing into it, so a client's buffers go back while the server works. */
+void msg_drop_input(struct msg *m);
 
 /* Copy at most n bytes of token t starting `skip` into its data; returns bytes copied. */
 size_t msg_tok_copy(const struct tok *t, uint64_t skip, void *dst, size_t n);

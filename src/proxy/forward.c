@@ -181,6 +181,8 @@ split(struct worker *w, struct pool *p, struct msg *m)
             goto fail_frags;
     }
     p->st.fragments += nfrag;
+    /* the fragments hold what they borrowed; the parent's bytes can go */
+    msg_drop_input(m);
     for (uint32_t f = 0; f < nfrag; f++)
         upstream_send(w, &p->servers[fsrv[f]], m->frags[f]);
     free(keys);

@@ -89,6 +89,8 @@ struct worker {
     struct conn *dirty;        /* connections with output to flush after this loop iteration */
     bool stop;                 /* leave the loop */
     int spare_fd;              /* kept open to shed a connection when out of descriptors */
+    struct event *tick;        /* once a second: hand freed memory back to the system */
+    uint64_t trimmed_at;       /* bp.nreleased at the last trim */
     struct client *clients;    /* every open client */
     uint64_t total_connections;
     uint32_t curr_connections;

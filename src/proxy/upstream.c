@@ -392,6 +392,7 @@ upstream_flush(struct upstream *u)
             m->sent = true;
             m->sent_ms = now;
             msg_out_release(m);
+            msg_drop_input(m);
             sent_any = true;
             if (m->noreply) {
                 m->done = true;

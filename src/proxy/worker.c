@@ -6,12 +6,32 @@
 
 #include <event2/event.h>
 #include <fcntl.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <string.h>
 #include <unistd.h>
 
 /* Idle segments kept for reuse: enough for bursts, bounded so memory returns. */
 #define FREE_SEG_BYTES (8u * 1024 * 1024)
 #define FREE_MSGS 1024
+
+/* After a burst, segments beyond the free list's bound were freed; the allocator keeps
+ * such memory in its heap unless asked, so ask once they stop coming back. */
+static void
+on_tick(int fd, short what, void *arg)
+{
+    struct worker *w = arg;
+
+    (void)fd;
+    (void)what;
+    if (w->bp.nreleased != w->trimmed_at) {
+        w->trimmed_at = w->bp.nreleased;
+#ifdef __GLIBC__
+        malloc_trim(0);
+#endif
+    }
+}
 
 int
 worker_init(struct worker *w, struct pool *pools, uint32_t npools, uint32_t mbuf_size)
@@ -26,12 +46,19 @@ worker_init(struct worker *w, struct pool *pools, uint32_t npools, uint32_t mbuf
     w->pools = pools;
     w->npools = npools;
     w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    w->tick = event_new(w->base, -1, EV_PERSIST, on_tick, w);
+    struct timeval tv = { 1, 0 };
+    if (w->tick == NULL || event_add(w->tick, &tv) != 0)
+        return KM_ERROR;
     return KM_OK;
 }
 
 void
 worker_free(struct worker *w)
 {
+    if (w->tick != NULL)
+        event_free(w->tick);
+    w->tick = NULL;
     if (w->spare_fd >= 0)
         close(w->spare_fd);
     w->spare_fd = -1;
