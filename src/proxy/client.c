@@ -109,7 +109,7 @@ on_event(int fd, short what, void *arg)
             /* stop reading; close once the replies owed have been written */
             if (cl->c.eof)
                 cl->c.pool->st.client_eof++;
-            event_del(cl->c.rev);
+            conn_stop_reading(&cl->c);
             cl->quit = true;
             worker_mark_dirty(cl->c.w, &cl->c);
         }
@@ -138,7 +138,7 @@ client_accept(struct worker *w, struct pool *p, int fd)
         return;
     }
 
-    cl = calloc(1, sizeof(*cl));
+    cl = calloc(1, conn_alloc_size(sizeof(*cl)));
     if (cl == NULL || net_nonblock(fd) < 0) {
         log_error("pool %s: cannot set up a client: %s", p->cf->name, strerror(errno));
         free(cl);
@@ -151,8 +151,7 @@ client_accept(struct worker *w, struct pool *p, int fd)
     cl->c.w = w;
     cl->c.pool = p;
     cl->authed = p->cf->redis_auth == NULL;
-    p->proto->req_init(&cl->c.ps);
-    if (conn_events(&cl->c, on_event) != KM_OK) {
+    if (conn_events(&cl->c, sizeof(*cl), on_event) != KM_OK) {
         log_error("pool %s: cannot watch a client", p->cf->name);
         conn_close_fd(&cl->c);
         free(cl);

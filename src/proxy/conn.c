@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <event2/event.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -15,64 +16,155 @@
 /* Reads per wakeup: protects the loop from one busy connection. */
 #define READS_PER_WAKEUP 8
 
-int
-conn_events(struct conn *c, void (*cb)(int, short, void *))
+#define FREE_INPUT_STATES 256
+
+static size_t
+event_offset(size_t size)
 {
-    c->rev = event_new(c->w->base, c->fd, EV_READ | EV_PERSIST, cb, c);
-    c->wev = event_new(c->w->base, c->fd, EV_WRITE | EV_PERSIST, cb, c);
-    if (c->rev == NULL || c->wev == NULL)
+    return (size + 15) & ~(size_t)15;
+}
+
+size_t
+conn_alloc_size(size_t size)
+{
+    return event_offset(size) + event_get_struct_event_size();
+}
+
+/* Point the event at what c wants to watch now. */
+static void
+watch(struct conn *c)
+{
+    short what = (short)((c->rev_on ? EV_READ : 0) | (c->wev_on ? EV_WRITE : 0));
+
+    event_del(c->ev);
+    event_assign(c->ev, c->w->base, c->fd, (short)(what | EV_PERSIST), c->cb, c);
+    if (what != 0)
+        event_add(c->ev, NULL);
+}
+
+int
+conn_events(struct conn *c, size_t size, void (*cb)(int, short, void *))
+{
+    c->ev = (struct event *)((char *)c + event_offset(size));
+    c->cb = cb;
+    c->rev_on = true;
+    if (event_assign(c->ev, c->w->base, c->fd, EV_READ | EV_PERSIST, cb, c) != 0 ||
+        event_add(c->ev, NULL) != 0) {
+        c->ev = NULL;
         return KM_ERROR;
-    if (event_add(c->rev, NULL) != 0)
-        return KM_ERROR;
+    }
     return KM_OK;
 }
 
 void
 conn_want_write(struct conn *c, bool on)
 {
-    if (on == c->wev_on)
+    if (on == c->wev_on || c->ev == NULL)
         return;
     c->wev_on = on;
-    if (on)
-        event_add(c->wev, NULL);
-    else
-        event_del(c->wev);
+    watch(c);
+}
+
+void
+conn_stop_reading(struct conn *c)
+{
+    if (!c->rev_on || c->ev == NULL)
+        return;
+    c->rev_on = false;
+    watch(c);
+}
+
+int
+conn_in_attach(struct conn *c)
+{
+    struct worker *w = c->w;
+    struct conn_in *in = w->free_in;
+
+    if (c->in != NULL)
+        return KM_OK;
+    if (in != NULL) {
+        w->free_in = in->next;
+        w->nfree_in--;
+    } else {
+        in = malloc(sizeof(*in));
+        if (in == NULL)
+            return KM_ERROR;
+    }
+    memset(in, 0, offsetof(struct conn_in, ps));
+    in->cur = NULL;
+    in->fresh = true;
+    in->keep_toks = false;
+    in->next = NULL;
+    if (c->kind == CONN_CLIENT)
+        c->pool->proto->req_init(&in->ps);
+    c->in = in;
+    return KM_OK;
+}
+
+/* Give the input state back: nothing is half-read or half-parsed. */
+static void
+conn_in_detach(struct conn *c)
+{
+    struct worker *w = c->w;
+    struct conn_in *in = c->in;
+
+    if (in == NULL)
+        return;
+    if (in->cur != NULL) {
+        msg_put(&w->mc, in->cur);
+        in->cur = NULL;
+    }
+    chain_release(&in->in);
+    c->in = NULL;
+    if (w->nfree_in < FREE_INPUT_STATES) {
+        in->next = w->free_in;
+        w->free_in = in;
+        w->nfree_in++;
+    } else {
+        free(in);
+    }
+}
+
+void
+conn_in_cache_free(struct worker *w)
+{
+    while (w->free_in != NULL) {
+        struct conn_in *in = w->free_in;
+        w->free_in = in->next;
+        free(in);
+    }
+    w->nfree_in = 0;
 }
 
 void
 conn_close_fd(struct conn *c)
 {
-    if (c->rev != NULL)
-        event_free(c->rev);
-    if (c->wev != NULL)
-        event_free(c->wev);
-    c->rev = c->wev = NULL;
+    if (c->ev != NULL)
+        event_del(c->ev);
+    c->ev = NULL;
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
-    if (c->cur != NULL) {
-        msg_put(&c->w->mc, c->cur);
-        c->cur = NULL;
-    }
-    chain_release(&c->in);
+    conn_in_detach(c);
 }
 
 /* Start a message at the current event: its first byte is req_len bytes back. */
 static int
 begin_msg(struct conn *c, uint64_t msglen)
 {
+    struct conn_in *in = c->in;
     struct msg *m = msg_get(&c->w->mc);
     uint32_t off;
 
     if (m == NULL)
         return KM_ERROR;
-    c->cur = m;
-    c->cur_start = c->in.pabs - msglen;
-    c->cur_b = c->in.head;
-    c->cur_b_abs = c->in.head_abs;
-    chain_locate(&c->cur_b, &c->cur_b_abs, c->cur_start, &off);
-    c->cur_sb = c->cur_b;
-    c->cur_soff = off;
+    in->cur = m;
+    in->cur_start = in->in.pabs - msglen;
+    in->cur_b = in->in.head;
+    in->cur_b_abs = in->in.head_abs;
+    chain_locate(&in->cur_b, &in->cur_b_abs, in->cur_start, &off);
+    in->cur_sb = in->cur_b;
+    in->cur_soff = off;
     return KM_OK;
 }
 
@@ -81,43 +173,45 @@ begin_msg(struct conn *c, uint64_t msglen)
 static int
 begin_reply(struct conn *c)
 {
+    struct conn_in *in = c->in;
     struct upstream *u = (struct upstream *)c;
     struct msg *req = u->if_head;
 
     if (req == NULL)
         return KM_ERROR;
-    c->keep_toks = req->parent != NULL &&
+    in->keep_toks = req->parent != NULL &&
                    (req->parent->merge == MERGE_ARRAY || req->parent->merge == MERGE_VALUES);
-    c->pool->proto->rsp_init(&c->ps, req, c->keep_toks);
+    c->pool->proto->rsp_init(&in->ps, req, in->keep_toks);
     return KM_OK;
 }
 
 static int
 parse(struct conn *c, bool is_req, conn_msg_fn done, conn_err_fn bad)
 {
+    struct conn_in *in = c->in;
     const struct proto *pr = c->pool->proto;
 
     bool more = false;   /* a token was just reported: the end may follow with no new byte */
 
-    while (more || c->in.pabs < c->in.end_abs) {
+    while (more || in->in.pabs < in->in.end_abs) {
         struct ptok t;
         size_t used = 0;
-        size_t n = c->in.pb->len - c->in.poff;
-        const uint8_t *p = c->in.pb->data + c->in.poff;
+        size_t n = in->in.pb->len - in->in.poff;
+        const uint8_t *p = in->in.pb->data + in->in.poff;
         int ev;
 
-        if (!is_req && c->fresh) {
+        if (!is_req && in->fresh) {
             if (begin_reply(c) != KM_OK)
                 return bad(c, "unexpected data from server", false);
-            c->fresh = false;
+            in->fresh = false;
         }
-        ev = is_req ? pr->req_feed(&c->ps, p, n, &used, &t)
-                    : pr->rsp_feed(&c->ps, p, n, &used, &t);
-        chain_advance(&c->in, used);
+        ev = is_req ? pr->req_feed(&in->ps, p, n, &used, &t)
+                    : pr->rsp_feed(&in->ps, p, n, &used, &t);
+        chain_advance(&in->in, used);
         more = ev == PEV_TOKEN;
-        if (is_req && ev == PEV_AGAIN && pr->req_discarding != NULL && pr->req_discarding(&c->ps)) {
+        if (is_req && ev == PEV_AGAIN && pr->req_discarding != NULL && pr->req_discarding(&in->ps)) {
             /* refused bytes: nothing will point into them, so do not keep them */
-            chain_consume(&c->in);
+            chain_consume(&in->in);
         }
 
         switch (ev) {
@@ -126,30 +220,30 @@ parse(struct conn *c, bool is_req, conn_msg_fn done, conn_err_fn bad)
 
         case PEV_TOKEN:
         case PEV_DONE: {
-            uint64_t msglen = is_req ? pr->req_len(&c->ps) : pr->rsp_len(&c->ps);
-            if (c->cur == NULL && begin_msg(c, msglen) != KM_OK)
+            uint64_t msglen = is_req ? pr->req_len(&in->ps) : pr->rsp_len(&in->ps);
+            if (in->cur == NULL && begin_msg(c, msglen) != KM_OK)
                 return bad(c, "out of memory", false);
-            struct msg *m = c->cur;
+            struct msg *m = in->cur;
             if (ev == PEV_TOKEN) {
-                if (is_req || c->keep_toks) {
+                if (is_req || in->keep_toks) {
                     /* for requests kpos carries the token's offset in the message */
                     struct tok tk = { NULL, 0, t.aux, t.len, is_req ? t.pos : t.kpos, t.klen, t.type };
-                    chain_locate(&c->cur_b, &c->cur_b_abs, c->cur_start + t.pos, &tk.off);
-                    tk.b = c->cur_b;
+                    chain_locate(&in->cur_b, &in->cur_b_abs, in->cur_start + t.pos, &tk.off);
+                    tk.b = in->cur_b;
                     if (msg_tok_push(m, &tk) != KM_OK)
                         return bad(c, "out of memory", false);
                 }
                 break;
             }
-            m->raw.b = c->cur_sb;
-            m->raw.off = c->cur_soff;
+            m->raw.b = in->cur_sb;
+            m->raw.off = in->cur_soff;
             m->raw.len = msglen;
             span_hold(&m->raw);
-            chain_consume(&c->in);
-            c->cur = NULL;
+            chain_consume(&in->in);
+            in->cur = NULL;
             if (!is_req) {
-                pr->rsp_done(m, &c->ps);
-                c->fresh = true;
+                pr->rsp_done(m, &in->ps);
+                in->fresh = true;
             }
             /* done() may read the tokenizer's view of the request; reset it after */
             int rc = done(c, m);
@@ -158,23 +252,23 @@ parse(struct conn *c, bool is_req, conn_msg_fn done, conn_err_fn bad)
             if (c->closing)
                 return KM_ERROR;
             if (is_req)
-                pr->req_init(&c->ps);
+                pr->req_init(&in->ps);
             break;
         }
 
         default: {
             bool recoverable = false;
-            const char *why = is_req ? pr->req_err(&c->ps, &recoverable) : pr->rsp_err(&c->ps);
+            const char *why = is_req ? pr->req_err(&in->ps, &recoverable) : pr->rsp_err(&in->ps);
             int rc = bad(c, why, recoverable);
             if (rc != KM_OK || !recoverable)
                 return KM_ERROR;
             /* the bad line is consumed; carry on with the next request */
-            if (c->cur != NULL) {
-                msg_put(&c->w->mc, c->cur);
-                c->cur = NULL;
+            if (in->cur != NULL) {
+                msg_put(&c->w->mc, in->cur);
+                in->cur = NULL;
             }
-            chain_consume(&c->in);
-            pr->req_init(&c->ps);
+            chain_consume(&in->in);
+            pr->req_init(&in->ps);
             break;
         }
         }
@@ -185,11 +279,18 @@ parse(struct conn *c, bool is_req, conn_msg_fn done, conn_err_fn bad)
 int
 conn_read(struct conn *c, bool is_req, conn_msg_fn done, conn_err_fn bad)
 {
+    struct conn_in *in;
+
+    if (conn_in_attach(c) != KM_OK) {
+        log_error("out of memory reading from fd %d", c->fd);
+        return KM_ERROR;
+    }
+    in = c->in;
     const struct proto *pr = c->pool->proto;
 
     for (int i = 0; i < READS_PER_WAKEUP; i++) {
         size_t room;
-        uint8_t *p = chain_space(&c->in, &c->w->bp, &room);
+        uint8_t *p = chain_space(&in->in, &c->w->bp, &room);
         ssize_t n;
 
         if (p == NULL) {
@@ -198,7 +299,7 @@ conn_read(struct conn *c, bool is_req, conn_msg_fn done, conn_err_fn bad)
         }
         n = read(c->fd, p, room);
         if (n > 0) {
-            chain_commit(&c->in, (size_t)n);
+            chain_commit(&in->in, (size_t)n);
             int rc = parse(c, is_req, done, bad);
             if (rc != KM_OK)
                 return rc;
@@ -219,10 +320,14 @@ conn_read(struct conn *c, bool is_req, conn_msg_fn done, conn_err_fn bad)
     }
 
     /* an idle connection holds no segment */
-    bool idle = c->cur == NULL && c->in.pabs == c->in.end_abs &&
-                (is_req ? pr->req_len(&c->ps) == 0 : c->fresh);
-    if (idle && c->in.head != NULL)
-        chain_release(&c->in);
+    bool idle = in->cur == NULL && in->in.pabs == in->in.end_abs &&
+                (is_req ? pr->req_len(&in->ps) == 0 : in->fresh);
+    if (idle) {
+        if (c->kind == CONN_CLIENT)
+            conn_in_detach(c);
+        else if (in->in.head != NULL)
+            chain_release(&in->in);
+    }
     return KM_OK;
 }
 

@@ -33,21 +33,9 @@ struct event;
 
 enum conn_kind { CONN_CLIENT, CONN_SERVER };
 
-/* What client and server connections share: the socket, events, input and parsing. */
-struct conn {
-    int fd;
-    uint8_t kind;              /* enum conn_kind */
-    bool dirty;                /* on the worker's flush list */
-    bool wev_on;               /* write event armed (socket was full) */
-    bool eof;                  /* peer closed its side */
-    bool closing;              /* being torn down */
-    bool fresh;                /* server side: the tokenizer awaits set-up for the next reply */
-    bool keep_toks;            /* server side: record the elements of the reply being parsed */
-    struct event *rev;         /* read readiness */
-    struct event *wev;         /* write readiness, armed only when a write would block */
-    struct conn *dnext;        /* flush list link */
-    struct worker *w;
-    struct pool *pool;
+/* Input side of a connection: only a connection with bytes to parse has one, so an
+ * idle client costs its socket and a few words. */
+struct conn_in {
     struct chain in;           /* bytes read */
     union parser ps;           /* tokenizer state */
     struct msg *cur;           /* message being parsed, NULL between messages */
@@ -56,7 +44,27 @@ struct conn {
     uint64_t cur_start;        /* stream offset of cur's first byte */
     struct buf *cur_sb;        /* segment of cur's first byte */
     uint32_t cur_soff;         /* its offset there */
+    bool fresh;                /* server side: the tokenizer awaits set-up for the next reply */
+    bool keep_toks;            /* server side: record the elements of the reply being parsed */
+    struct conn_in *next;      /* worker's free list */
+};
+
+/* What client and server connections share: the socket, its event, input and output. */
+struct conn {
+    int fd;
+    uint8_t kind;              /* enum conn_kind */
+    bool dirty;                /* on the worker's flush list */
+    bool wev_on;               /* watching for writability (socket was full / connecting) */
+    bool rev_on;               /* watching for readability */
+    bool eof;                  /* peer closed its side */
+    bool closing;              /* being torn down */
+    struct conn *dnext;        /* flush list link */
+    struct worker *w;
+    struct pool *pool;
+    struct conn_in *in;        /* input state, NULL while idle (clients) */
     uint64_t wpos;             /* bytes of the head message already written */
+    void (*cb)(int, short, void *);   /* event callback */
+    struct event *ev;          /* read/write readiness (storage follows the owning struct) */
 };
 
 struct client {
@@ -66,6 +74,7 @@ struct client {
     bool authed;               /* passed AUTH (or none is required) */
     bool quit;                 /* close once the FIFO drains */
     struct client *prev, *next;   /* the worker's list of clients */
+    /* followed by the storage of c.ev (event_get_struct_event_size() bytes) */
 };
 
 struct upstream {
@@ -90,6 +99,8 @@ struct worker {
     bool stop;                 /* leave the loop */
     int spare_fd;              /* kept open to shed a connection when out of descriptors */
     struct event *tick;        /* once a second: hand freed memory back to the system */
+    struct conn_in *free_in;   /* idle input states for reuse */
+    uint32_t nfree_in;
     uint64_t trimmed_at;       /* bp.nreleased at the last trim */
     struct client *clients;    /* every open client */
     uint64_t total_connections;
@@ -109,8 +120,15 @@ struct proto_ctx worker_ctx(struct worker *w, struct pool *p);
 struct proto_ctx client_ctx(struct client *cl);
 
 /* conn.c: shared read / parse / write machinery */
-int conn_events(struct conn *c, void (*cb)(int, short, void *));
+/* Bytes to allocate for a connection struct of `size` bytes with its event after it. */
+size_t conn_alloc_size(size_t size);
+/* Set up c's event (storage right after the struct of `size` bytes) and watch reads. */
+int conn_events(struct conn *c, size_t size, void (*cb)(int, short, void *));
+/* Give c an input state now (server connections keep theirs). KM_OK or KM_ERROR. */
+int conn_in_attach(struct conn *c);
+void conn_stop_reading(struct conn *c);
 void conn_close_fd(struct conn *c);
+void conn_in_cache_free(struct worker *w);
 /* Read what is available (bounded per wakeup) and hand each complete message to done().
  * Returns KM_OK, KM_ERROR (read error or fatal parse error; see *perr) or the EOF flag. */
 typedef int (*conn_msg_fn)(struct conn *c, struct msg *m);

@@ -251,7 +251,7 @@ static struct upstream *
 upstream_open(struct worker *w, struct server *s, uint32_t slot)
 {
     struct pool *p = s->pool;
-    struct upstream *u = calloc(1, sizeof(*u));
+    struct upstream *u = calloc(1, conn_alloc_size(sizeof(*u)));
     struct msg *init[INIT_MSGS];
     struct proto_ctx ctx = worker_ctx(w, p);
     int ninit = 0, fd;
@@ -281,12 +281,12 @@ upstream_open(struct worker *w, struct server *s, uint32_t slot)
     u->c.kind = CONN_SERVER;
     u->c.w = w;
     u->c.pool = p;
-    u->c.fresh = true;
     u->srv = s;
     u->slot = slot;
     u->connecting = true;
     u->tev = evtimer_new(w->base, on_timer, u);
-    if (u->tev == NULL || conn_events(&u->c, on_event) != KM_OK) {
+    if (u->tev == NULL || conn_in_attach(&u->c) != KM_OK ||
+        conn_events(&u->c, sizeof(*u), on_event) != KM_OK) {
         if (u->tev != NULL)
             event_free(u->tev);
         conn_close_fd(&u->c);

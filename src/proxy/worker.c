@@ -62,6 +62,7 @@ worker_free(struct worker *w)
     if (w->spare_fd >= 0)
         close(w->spare_fd);
     w->spare_fd = -1;
+    conn_in_cache_free(w);
     msgcache_destroy(&w->mc);
     bufpool_destroy(&w->bp);
     if (w->base != NULL)
