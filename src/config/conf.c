@@ -62,6 +62,9 @@ enum conf_directive_index {
     CONF_D_TCPKEEPALIVE, CONF_D_REDIS_AUTH, CONF_D_REDIS_DB, CONF_D_PRECONNECT,
     CONF_D_AUTO_EJECT_HOSTS, CONF_D_SERVER_CONNECTIONS,
     CONF_D_SERVER_RETRY_TIMEOUT, CONF_D_SERVER_FAILURE_LIMIT, CONF_D_SERVERS,
+    /* keymux's own limits (twemproxy has none) */
+    CONF_D_MAX_REQUEST_SIZE, CONF_D_MAX_BULK_LENGTH, CONF_D_MAX_MULTIBULK_LENGTH,
+    CONF_D_MAX_VALUE_SIZE, CONF_D_CLIENT_OUTPUT_LIMIT,
     CONF_D_COUNT
 };
 
@@ -86,6 +89,11 @@ static const struct conf_directive conf_directives[CONF_D_COUNT] = {
     [CONF_D_SERVER_RETRY_TIMEOUT] = { "server_retry_timeout", conf_set_i64, CONF_FIELD(server_retry_timeout), 0, CONF_NUM_MAX, false },
     [CONF_D_SERVER_FAILURE_LIMIT] = { "server_failure_limit", conf_set_u32, CONF_FIELD(server_failure_limit), 0, CONF_NUM_MAX, false },
     [CONF_D_SERVERS]              = { "servers", conf_add_server, CONF_FIELD(servers), 0, 0, true },
+    [CONF_D_MAX_REQUEST_SIZE]     = { "max_request_size", conf_set_i64, CONF_FIELD(max_request_size), 1, CONF_NUM_MAX, false },
+    [CONF_D_MAX_BULK_LENGTH]      = { "max_bulk_length", conf_set_i64, CONF_FIELD(max_bulk_length), 1, CONF_NUM_MAX, false },
+    [CONF_D_MAX_MULTIBULK_LENGTH] = { "max_multibulk_length", conf_set_i64, CONF_FIELD(max_multibulk_length), 1, CONF_NUM_MAX, false },
+    [CONF_D_MAX_VALUE_SIZE]       = { "max_value_size", conf_set_i64, CONF_FIELD(max_value_size), 1, CONF_NUM_MAX, false },
+    [CONF_D_CLIENT_OUTPUT_LIMIT]  = { "client_output_limit", conf_set_i64, CONF_FIELD(client_output_limit), 0, CONF_NUM_MAX, false },
 };
 
 /* For messages only; the lookups themselves belong to src/route. */
@@ -101,6 +109,11 @@ static const char conf_dist_names[] = "ketama, modula, random";
 #define CONF_DEFAULT_SERVER_RETRY_TIMEOUT 30000
 #define CONF_DEFAULT_SERVER_FAILURE_LIMIT 2
 #define CONF_KETAMA_DEFAULT_PORT 11211
+#define CONF_DEFAULT_MAX_REQUEST_SIZE (1024LL << 20)       /* Redis's client-query-buffer-limit */
+#define CONF_DEFAULT_MAX_BULK_LENGTH (512LL << 20)         /* Redis's proto-max-bulk-len */
+#define CONF_DEFAULT_MAX_MULTIBULK_LENGTH (1024LL * 1024)  /* Redis's limit on a multibulk count */
+#define CONF_DEFAULT_MAX_VALUE_SIZE (1024LL * 1024)        /* memcached's default item size */
+#define CONF_DEFAULT_CLIENT_OUTPUT_LIMIT (1024LL << 20)
 #define CONF_FILE_MAX (64u << 20)
 
 /* ---------------------------------------------------------------- messages */
@@ -790,6 +803,11 @@ conf_pool_defaults(struct conf_pool *p)
     p->hash_tag[0] = '\0';
     p->timeout = -1;
     p->backlog = CONF_DEFAULT_BACKLOG;
+    p->max_request_size = CONF_DEFAULT_MAX_REQUEST_SIZE;
+    p->max_bulk_length = CONF_DEFAULT_MAX_BULK_LENGTH;
+    p->max_multibulk_length = CONF_DEFAULT_MAX_MULTIBULK_LENGTH;
+    p->max_value_size = CONF_DEFAULT_MAX_VALUE_SIZE;
+    p->client_output_limit = CONF_DEFAULT_CLIENT_OUTPUT_LIMIT;
     p->client_connections = 0;
     p->redis = false;
     p->tcpkeepalive = false;

@@ -56,6 +56,12 @@ struct conf_pool {
     uint32_t server_connections;   /* default 1 */
     int64_t server_retry_timeout;  /* ms, default 30000 */
     uint32_t server_failure_limit; /* default 2 */
+    int64_t max_request_size;      /* bytes of one request; default 1 GiB */
+    int64_t max_bulk_length;       /* Redis bulk string; default 512 MiB */
+    int64_t max_multibulk_length;  /* Redis arguments of one request; default 1048576 */
+    int64_t max_value_size;        /* memcached value; default 1 MiB */
+    int64_t client_output_limit;   /* replies queued for one client before it is closed;
+                                      default 1 GiB, 0 = unlimited */
     struct conf_server *servers;   /* in config order */
     uint32_t nservers;             /* >= 1 */
 };

@@ -92,6 +92,9 @@ pool_init(struct pool *p, uint32_t idx, const struct conf_pool *cf, char *err, s
         return KM_ERROR;
     }
     p->nservers = cf->nservers;
+    p->limits.max_bulk = (uint64_t)cf->max_bulk_length;
+    p->limits.max_args = (uint64_t)cf->max_multibulk_length;
+    p->limits.max_value = (uint64_t)cf->max_value_size;
     p->servers = calloc(cf->nservers, sizeof(*p->servers));
     p->rs = calloc(cf->nservers, sizeof(*p->rs));
     p->srvslot = malloc(cf->nservers * sizeof(*p->srvslot));

@@ -3,6 +3,7 @@
 #define KM_POOL_H
 
 #include "config/conf.h"
+#include "proto/proto.h"
 #include "route/route.h"
 
 #include <stdbool.h>
@@ -58,6 +59,7 @@ struct pool {
     void *lev;                     /* the listener's event */
     struct worker *lev_worker;     /* the worker that accepts for this pool */
     struct pool_stats st;
+    struct proto_limits limits;    /* from max_bulk_length, max_multibulk_length, max_value_size */
 };
 
 /* Build a pool from its config: servers resolved (hostnames looked up now), routing built.

@@ -36,6 +36,13 @@ union parser {
     struct mc_rsp_parser ms;
 };
 
+/* Limits on what a client may send, per pool. */
+struct proto_limits {
+    uint64_t max_bulk;       /* Redis bulk string length */
+    uint64_t max_args;       /* Redis multibulk count */
+    uint64_t max_value;      /* memcached value */
+};
+
 /* What the protocol may use while it builds replies and fragments. */
 struct proto_ctx {
     struct bufpool *bp;
@@ -81,6 +88,8 @@ struct proto {
      * or -1 when out of memory. NULL when the protocol has none. */
     int (*conn_init)(struct msg **out, int max, const char *auth, int db,
                      const struct proto_ctx *ctx);
+    /* Apply the pool's limits to a request tokenizer just initialised (optional). */
+    void (*req_limits)(union parser *p, const struct proto_limits *l);
     /* Make rsp the reply to a request the tokenizer rejected with `reason`. */
     int (*bad_request)(struct msg *rsp, const char *reason, const struct proto_ctx *ctx);
 };

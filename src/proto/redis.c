@@ -18,6 +18,13 @@ redis_req_init(union parser *p)
     resp_req_init(&p->rq);
 }
 
+static void
+redis_req_limits(union parser *p, const struct proto_limits *l)
+{
+    p->rq.max_bulk = l->max_bulk;
+    p->rq.max_args = l->max_args;
+}
+
 static int
 redis_req_feed(union parser *p, const uint8_t *buf, size_t n, size_t *used, struct ptok *t)
 {
@@ -542,4 +549,5 @@ const struct proto proto_redis = {
     .error = redis_error,
     .bad_request = redis_bad_request,
     .conn_init = redis_conn_init,
+    .req_limits = redis_req_limits,
 };

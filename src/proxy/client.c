@@ -88,7 +88,7 @@ on_bad_request(struct conn *c, const char *reason, bool recoverable)
                  c->pool->cf->name, c->fd, reason);
     }
     fifo_push(cl, m);
-    client_reply_ready(cl);
+    client_reply_ready(cl, m);
     return KM_OK;
 }
 
@@ -205,8 +205,19 @@ client_close_all(struct worker *w)
 }
 
 void
-client_reply_ready(struct client *cl)
+client_reply_ready(struct client *cl, struct msg *m)
 {
+    int64_t limit = cl->c.pool->cf->client_output_limit;
+
+    cl->queued += reply_len(m);
+    if (limit > 0 && cl->queued > (uint64_t)limit && !cl->overflow) {
+        cl->overflow = true;
+        log_warn("pool %s: closing client fd %d: %llu bytes of replies queued, over "
+                 "client_output_limit %lld", cl->c.pool->cf->name, cl->c.fd,
+                 (unsigned long long)cl->queued, (long long)limit);
+        worker_mark_dirty(cl->c.w, &cl->c);
+        return;
+    }
     if (cl->head != NULL && cl->head->done)
         worker_mark_dirty(cl->c.w, &cl->c);
 }
@@ -217,6 +228,11 @@ client_flush(struct client *cl)
     struct worker *w = cl->c.w;
     struct iovec iov[CLIENT_IOV];
 
+    if (cl->overflow) {
+        cl->c.pool->st.client_err++;
+        client_close(cl, "output limit");
+        return KM_ERROR;
+    }
     for (;;) {
         int niov = 0;
         uint64_t want = 0;
@@ -259,6 +275,7 @@ client_flush(struct client *cl)
             }
             n -= left;
             cl->c.wpos = 0;
+            cl->queued -= reply_len(m);
             fifo_pop(cl);
             bool quit = m->quit;
             msg_put(&w->mc, m);

@@ -74,6 +74,17 @@ conn_stop_reading(struct conn *c)
     watch(c);
 }
 
+/* Ready the request tokenizer for the next message, with the pool's limits. */
+static void
+req_start(struct conn *c)
+{
+    const struct proto *pr = c->pool->proto;
+
+    pr->req_init(&c->in->ps);
+    if (pr->req_limits != NULL)
+        pr->req_limits(&c->in->ps, &c->pool->limits);
+}
+
 int
 conn_in_attach(struct conn *c)
 {
@@ -95,9 +106,9 @@ conn_in_attach(struct conn *c)
     in->fresh = true;
     in->keep_toks = false;
     in->next = NULL;
-    if (c->kind == CONN_CLIENT)
-        c->pool->proto->req_init(&in->ps);
     c->in = in;
+    if (c->kind == CONN_CLIENT)
+        req_start(c);
     return KM_OK;
 }
 
@@ -201,14 +212,22 @@ parse(struct conn *c, bool is_req, conn_msg_fn done, conn_err_fn bad)
         int ev;
 
         if (!is_req && in->fresh) {
-            if (begin_reply(c) != KM_OK)
-                return bad(c, "unexpected data from server", false);
+            if (begin_reply(c) != KM_OK) {
+                bad(c, "unexpected data from server", false);
+                return KM_ERROR;
+            }
             in->fresh = false;
         }
         ev = is_req ? pr->req_feed(&in->ps, p, n, &used, &t)
                     : pr->rsp_feed(&in->ps, p, n, &used, &t);
         chain_advance(&in->in, used);
         more = ev == PEV_TOKEN;
+        if (is_req && ev != PEV_ERROR &&
+            pr->req_len(&in->ps) > (uint64_t)c->pool->cf->max_request_size)
+        {
+            bad(c, "Protocol error: request larger than max_request_size", false);
+            return KM_ERROR;
+        }
         if (is_req && ev == PEV_AGAIN && pr->req_discarding != NULL && pr->req_discarding(&in->ps)) {
             /* refused bytes: nothing will point into them, so do not keep them */
             chain_consume(&in->in);
@@ -221,8 +240,10 @@ parse(struct conn *c, bool is_req, conn_msg_fn done, conn_err_fn bad)
         case PEV_TOKEN:
         case PEV_DONE: {
             uint64_t msglen = is_req ? pr->req_len(&in->ps) : pr->rsp_len(&in->ps);
-            if (in->cur == NULL && begin_msg(c, msglen) != KM_OK)
-                return bad(c, "out of memory", false);
+            if (in->cur == NULL && begin_msg(c, msglen) != KM_OK) {
+                bad(c, "out of memory", false);
+                return KM_ERROR;
+            }
             struct msg *m = in->cur;
             if (ev == PEV_TOKEN) {
                 if (is_req || in->keep_toks) {
@@ -230,8 +251,10 @@ parse(struct conn *c, bool is_req, conn_msg_fn done, conn_err_fn bad)
                     struct tok tk = { NULL, 0, t.aux, t.len, is_req ? t.pos : t.kpos, t.klen, t.type };
                     chain_locate(&in->cur_b, &in->cur_b_abs, in->cur_start + t.pos, &tk.off);
                     tk.b = in->cur_b;
-                    if (msg_tok_push(m, &tk) != KM_OK)
-                        return bad(c, "out of memory", false);
+                    if (msg_tok_push(m, &tk) != KM_OK) {
+                        bad(c, "out of memory", false);
+                        return KM_ERROR;
+                    }
                 }
                 break;
             }
@@ -252,7 +275,7 @@ parse(struct conn *c, bool is_req, conn_msg_fn done, conn_err_fn bad)
             if (c->closing)
                 return KM_ERROR;
             if (is_req)
-                pr->req_init(&in->ps);
+                req_start(c);
             break;
         }
 
@@ -268,7 +291,7 @@ parse(struct conn *c, bool is_req, conn_msg_fn done, conn_err_fn bad)
                 in->cur = NULL;
             }
             chain_consume(&in->in);
-            pr->req_init(&in->ps);
+            req_start(c);
             break;
         }
         }

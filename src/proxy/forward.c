@@ -98,7 +98,7 @@ forward_complete(struct worker *w, struct msg *m)
         msg_put(&w->mc, m);
         return;
     }
-    client_reply_ready(m->client);
+    client_reply_ready(m->client, m);
 }
 
 static void
@@ -252,7 +252,7 @@ forward_request(struct client *cl, struct msg *m)
     case PLAN_ERROR:
     case PLAN_DROP:
         m->done = true;
-        client_reply_ready(cl);
+        client_reply_ready(cl, m);
         return;
 
     case PLAN_SINGLE:
@@ -277,7 +277,7 @@ forward_request(struct client *cl, struct msg *m)
             }
             m->rsp = r;
             m->done = true;
-            client_reply_ready(cl);
+            client_reply_ready(cl, m);
             return;
         }
         if (idx < 0) {

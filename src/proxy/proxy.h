@@ -73,6 +73,8 @@ struct client {
     uint32_t nmsgs;            /* messages in the FIFO */
     bool authed;               /* passed AUTH (or none is required) */
     bool quit;                 /* close once the FIFO drains */
+    bool overflow;             /* replies queued past client_output_limit: close */
+    uint64_t queued;           /* reply bytes complete and not yet written */
     struct client *prev, *next;   /* the worker's list of clients */
     /* followed by the storage of c.ev (event_get_struct_event_size() bytes) */
 };
@@ -144,8 +146,9 @@ void listener_close(struct pool *p);
 
 /* client.c */
 void client_accept(struct worker *w, struct pool *p, int fd);
-/* The request m of client cl is complete (reply attached): maybe write. */
-void client_reply_ready(struct client *cl);
+/* The request m of client cl is complete (reply attached): count its bytes against the
+ * client's output limit and schedule a write. */
+void client_reply_ready(struct client *cl, struct msg *m);
 int client_flush(struct client *cl);
 void client_close_all(struct worker *w);
 
