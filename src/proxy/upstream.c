@@ -324,7 +324,11 @@ upstream_send(struct worker *w, struct server *s, struct msg *m)
 {
     struct pool *p = s->pool;
     uint32_t max = p->cf->server_connections;
-    uint32_t slot = s->next++ % max;
+    struct client *cl = m->client != NULL ? m->client
+                      : m->parent != NULL ? m->parent->client : NULL;
+    /* one client's requests to one server always share a connection, so a server runs
+     * them in the order the client sent them; clients spread over the connections */
+    uint32_t slot = cl != NULL ? (uint32_t)cl->c.fd % max : s->next++ % max;
     struct upstream *u = s->conns[slot];
 
     if (u == NULL) {
