@@ -382,7 +382,8 @@ redis_frag(struct msg *f, const struct msg *parent, const uint32_t *keys, uint32
     return KM_OK;
 }
 
-/* Pass a fragment's reply through whole (an error, or an unexpected shape). */
+/* Pass a fragment's reply through whole (an error, or an unexpected shape): the bytes a
+ * server sent (raw), or those the proxy made for a failed fragment (out). */
 static int
 merge_pass(struct msg *parent, struct msg *frsp, const struct proto_ctx *ctx)
 {
@@ -392,9 +393,15 @@ merge_pass(struct msg *parent, struct msg *frsp, const struct proto_ctx *ctx)
     parent->rsp = r;
     r->is_error = frsp->is_error;
     r->type = frsp->type;
-    span_hold(&frsp->raw);
-    struct span s = frsp->raw;
-    return msg_out_push(r, &s);
+    if (frsp->nout == 0)
+        return msg_out_borrow(r, frsp->raw.b, frsp->raw.off, frsp->raw.len);
+    for (uint32_t i = 0; i < frsp->nout; i++) {
+        struct span s = frsp->out[i];
+        span_hold(&s);
+        if (msg_out_push(r, &s) != KM_OK)
+            return KM_ERROR;
+    }
+    return KM_OK;
 }
 
 static int

@@ -86,6 +86,7 @@ struct upstream {
     struct msg *sq_head, *sq_tail;   /* to send */
     struct msg *if_head, *if_tail;   /* sent, awaiting replies */
     uint32_t ninflight;
+    uint32_t nghosts;          /* timed-out requests still in the FIFO */
     bool connecting;           /* non-blocking connect under way */
     struct event *tev;         /* timeout of the oldest request in flight (or of the connect) */
     uint64_t tev_deadline;     /* monotonic ms it is armed for, 0 when not armed */

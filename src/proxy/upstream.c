@@ -21,6 +21,9 @@
 
 #define UPSTREAM_IOV 512
 #define INIT_MSGS 4
+/* Timed-out requests whose late replies a connection may still wait for; past this the
+ * server is not answering at all and the connection is closed. */
+#define MAX_GHOSTS 1024
 
 static void upstream_fail(struct upstream *u, const char *reason);
 
@@ -141,11 +144,13 @@ on_timer(int fd, short what, void *arg)
             continue;
         if (m->sent_ms + tmo > now)
             break;
-        struct msg *g = msg_get(&w->mc);
+        struct msg *g = u->nghosts < MAX_GHOSTS ? msg_get(&w->mc) : NULL;
         if (g == NULL) {
+            u->srv->st.server_timedout++;
             upstream_fail(u, "Connection timed out");
             return;
         }
+        u->nghosts++;
         g->ghost = true;
         g->swallow = true;
         g->cmd = m->cmd;
@@ -179,6 +184,8 @@ on_reply(struct conn *c, struct msg *rsp)
     s->st.responses++;
     s->st.response_bytes += rsp->raw.len;
 
+    if (req->ghost)
+        u->nghosts--;
     if (req->ghost || req->swallow) {
         if (req->swallow && !req->ghost && rsp->is_error)
             log_error("pool %s: server %s refused the connection set-up (AUTH/SELECT)",
