@@ -30,6 +30,10 @@
  *   |      |   END, error line, one-line replies: RS_DONE          | |
  *   +------+-----------------------------------------------------+-+
  *
+ *   With then_mn (a quiet meta request the proxy followed with "mn"), a reply that ends
+ *   before an MN line is the request's own: its results are kept (in_tail) and one more
+ *   line, which must be MN, ends the reply. body_len marks where that MN starts.
+ *
  * Tokens are never copied: a token is (offset, length) plus what its role needs to judge
  * it byte by byte (a numeric value, the first bytes of a word, a bad-byte flag). Each
  * token has a role decided by the command and its position (see req_role): key, number
@@ -289,7 +293,8 @@ req_role(const struct mc_req_parser *p, uint32_t i)
     case SY_MS:
         return i == 1 ? RL_KEY : i == 2 ? RL_BYTES : RL_MFLAG;
     default:
-        return RL_IGNORE;
+        /* verbosity and flush_all take a trailing "noreply" too; nobody reads the rest */
+        return p->cmd == MC_VERBOSITY || p->cmd == MC_FLUSH_ALL ? RL_NOREPLY : RL_IGNORE;
     }
 }
 
@@ -363,6 +368,7 @@ req_tok_end(struct mc_req_parser *p)
     p->in_tok = false;
     switch (p->role) {
     case RL_WORD:
+        p->cmd_pos = p->tok_pos;
         for (int c = MC_CMD_UNKNOWN + 1; c < MC_CMD_COUNT; c++) {
             if (req_word_is(p, cmd_tab[c].name)) {
                 p->cmd = (enum mc_cmd)c;
@@ -734,7 +740,9 @@ rsp_tok_end(struct mc_rsp_parser *p)
         }
         if (w == MC_RW_NONE)
             return rsp_fail(p, RERR_WORD);
-        if (!rsp_is_error_word(w) && !(cmd_tab[p->cmd].replies & RW(w)))
+        if (p->in_tail ? w != MC_RW_MN
+                       : !rsp_is_error_word(w) && !(cmd_tab[p->cmd].replies & RW(w)) &&
+                         !(p->then_mn && w == MC_RW_MN))
             return rsp_fail(p, RERR_UNEXPECTED);
         p->word_id = w;
     } else if (p->word_id == MC_RW_VALUE) {
@@ -757,6 +765,31 @@ rsp_tok_end(struct mc_rsp_parser *p)
     return MC_EV_AGAIN;
 }
 
+/* A reply is complete with the results already set: DONE, or with then_mn, go on to
+ * the MN line after the request's own reply (keeping that reply's results). */
+static int
+rsp_complete(struct mc_rsp_parser *p)
+{
+    if (p->in_tail) {
+        /* the MN that closes a quiet request's reply: results stay the body's */
+        p->kind = p->tail_kind;
+        p->word_id = p->tail_word;
+        p->end_pos = p->tail_end;
+    } else if (p->then_mn && p->word_id != MC_RW_MN) {
+        p->body_len = p->off;
+        p->tail_kind = p->kind;
+        p->tail_word = p->word_id;
+        p->tail_end = p->end_pos;
+        p->in_tail = true;
+        rsp_new_line(p);
+        return MC_EV_AGAIN;
+    } else {
+        p->body_len = p->word_id == MC_RW_MN && p->then_mn ? p->line_pos : p->off;
+    }
+    p->state = RS_DONE;
+    return MC_EV_DONE;
+}
+
 /* The reply line is complete: decide what follows. */
 static int
 rsp_eol(struct mc_rsp_parser *p)
@@ -769,8 +802,7 @@ rsp_eol(struct mc_rsp_parser *p)
         p->is_error = true;
         p->kind = MC_RSP_LINE;
         p->end_pos = p->line_pos;
-        p->state = RS_DONE;
-        return MC_EV_DONE;
+        return rsp_complete(p);
     }
     switch (w) {
     case MC_RW_VALUE:
@@ -790,13 +822,11 @@ rsp_eol(struct mc_rsp_parser *p)
     case MC_RW_END:
         p->kind = p->cmd == MC_STATS ? MC_RSP_STATS : MC_RSP_VALUE_END;
         p->end_pos = p->line_pos;
-        p->state = RS_DONE;
-        return MC_EV_DONE;
+        return rsp_complete(p);
     default:
         p->kind = MC_RSP_LINE;
         p->end_pos = p->line_pos;
-        p->state = RS_DONE;
-        return MC_EV_DONE;
+        return rsp_complete(p);
     }
 }
 
@@ -874,8 +904,7 @@ mc_rsp_feed(struct mc_rsp_parser *p, const uint8_t *buf, size_t n, size_t *used,
             } else if (p->word_id == MC_RW_VA) {
                 p->kind = MC_RSP_META_VALUE;
                 p->end_pos = p->line_pos;
-                p->state = RS_DONE;
-                ev = MC_EV_DONE;
+                ev = rsp_complete(p);
             } else {
                 el->pos = p->line_pos;
                 el->len = p->off - p->line_pos;

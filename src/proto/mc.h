@@ -72,9 +72,10 @@ struct mc_req_parser {
     const char *perr;       /* reason of the first problem on the line, reported once it ends */
 
     enum mc_cmd cmd;        /* result: known once the command word is complete (MC_CMD_UNKNOWN before) */
-    bool        noreply;    /* result: classic storage/incr/decr/delete/touch with a trailing "noreply";
-                               set even when the line is bad (memcached then stays silent too);
-                               meta commands never set it (see quiet) */
+    uint64_t    cmd_pos;    /* result: offset of the command word, valid once cmd is known */
+    bool        noreply;    /* result: classic storage/incr/decr/delete/touch (and verbosity,
+                               flush_all) with a trailing "noreply"; set even when the line is bad
+                               (memcached then stays silent too); meta commands never set it (see quiet) */
     bool        quiet;      /* result: a meta request carries the q flag (its reply may be absent) */
     bool        base64;     /* result: a meta request carries the b flag (its key is base64, reported as written) */
     bool        swallowing; /* result: an oversized data block is being skipped: the bytes consumed
@@ -188,10 +189,18 @@ struct mc_rsp_parser {
     uint64_t    left;       /* data bytes still to skip */
     uint64_t    off;        /* bytes of the reply consumed so far */
     struct mc_tok ikey;     /* key of the VALUE item being read */
+    bool        in_tail;    /* then_mn: the request's own reply is complete, the MN line is next */
+    int         tail_kind;  /* then_mn: kind, word_id and end_pos of that reply, kept while the */
+    int         tail_word;  /*   MN line is read */
+    uint64_t    tail_end;
 
     enum mc_cmd cmd;        /* set by mc_rsp_init: the request this reply answers */
     uint32_t    max_key;    /* caller-set after init: longest key in a VALUE line (default 250) */
     uint32_t    max_line;   /* caller-set after init: longest reply line, "\r\n" included (default 2048) */
+    bool        then_mn;    /* caller-set after init: the request was followed by "mn" on the connection
+                               (a quiet meta request): the reply is the request's own reply, which may be
+                               absent, then "MN"; DONE comes at the MN, and the results describe the
+                               request's own reply (word_id MC_RW_MN when there was none) */
     int         kind;       /* result: enum mc_rsp_kind */
     int         word_id;    /* result: enum mc_rsp_word of the reply's last line (END for a retrieval,
                                VA for a meta value, MN when a quiet meta request had no reply of its
@@ -202,6 +211,8 @@ struct mc_rsp_parser {
                                stats reply, or the error line that ended it; 0 for one-line replies) */
     uint64_t    vlen;       /* result: data length of a VA reply (and of the last VALUE item) */
     uint64_t    data_pos;   /* result: offset of that data block */
+    uint64_t    body_len;   /* result: bytes of the request's own reply: the whole reply, or with then_mn
+                               the bytes before the MN line (0 when the quiet request had no reply) */
     const char *err;        /* after MC_EV_ERROR: why the reply is malformed (the server connection
                                has lost framing and must be closed) */
 };
@@ -213,9 +224,11 @@ void mc_rsp_init(struct mc_rsp_parser *p, enum mc_cmd cmd);
  * Consume reply bytes from buf[0..n) up to the first event, as mc_req_feed does.
  * MC_EV_KEY (get/gets/gat/gats): a "VALUE <key> <flags> <bytes> [<cas>]\r\n<data>\r\n"
  *   item is complete (the "\r\n" after the data checked); *el describes it.
- * MC_EV_DONE: the reply is complete; p->kind, p->word_id, p->is_error, p->end_pos and
- *   mc_rsp_msglen() describe it. A retrieval reply ends with END (part of the reply) or
- *   with an error line in place of a VALUE or END. Every later call returns DONE again.
+ * MC_EV_DONE: the reply is complete; p->kind, p->word_id, p->is_error, p->end_pos,
+ *   p->body_len and mc_rsp_msglen() describe it. A retrieval reply ends with END (part of
+ *   the reply) or with an error line in place of a VALUE or END. With then_mn, the reply
+ *   runs on through the "MN" line that follows the request's own reply (any line but MN
+ *   there is an ERROR). Every later call returns DONE again.
  * MC_EV_ERROR: malformed reply or one that cannot answer p->cmd (p->err); sticky. The
  *   connection it came from is out of step and must be closed.
  * Data blocks are skipped by length; every line is bounded by max_line.

@@ -63,7 +63,8 @@ struct proto {
     /* after PEV_ERROR: the reason, and whether the connection can go on */
     const char *(*req_err)(const union parser *p, bool *recoverable);
     /* A complete request: set m->plan, m->merge, the key range, m->noreply, m->quit; for
-     * PLAN_LOCAL and PLAN_ERROR also m->rsp (made here) and m->done. KM_OK or KM_ERROR (no
+     * PLAN_LOCAL and PLAN_ERROR also m->rsp (made here) and m->done. For PLAN_SINGLE it may
+     * fill m->out with what to send instead of the raw request. KM_OK or KM_ERROR (no
      * memory). */
     int (*req_plan)(struct msg *m, const union parser *p, const struct proto_ctx *ctx);
     /* responses to req */
@@ -71,7 +72,9 @@ struct proto {
     int (*rsp_feed)(union parser *p, const uint8_t *buf, size_t n, size_t *used, struct ptok *t);
     uint64_t (*rsp_len)(const union parser *p);
     const char *(*rsp_err)(const union parser *p);
-    /* A complete reply: set rsp->type, rsp->ival, rsp->is_error. */
+    /* A complete reply: set rsp->type, rsp->ival, rsp->is_error; it may shorten rsp->raw
+     * to the part the client is owed (memcached drops the MN that closes a quiet reply),
+     * releasing and holding segments as it does. */
     void (*rsp_done)(struct msg *rsp, const union parser *p);
     /* Fill frag->out with a request for the parent's keys numbered keys[0..n) (key k is
      * token key_first + k * key_step of the parent). KM_OK or KM_ERROR. */

@@ -101,10 +101,12 @@ forward_complete(struct worker *w, struct msg *m)
     client_reply_ready(m->client, m);
 }
 
+/* Send m to server idx as it came, unless the protocol already said what to send
+ * (memcached quiet requests go with an "mn" after them). */
 static void
 send_whole(struct worker *w, struct pool *p, struct msg *m, int idx)
 {
-    if (msg_out_borrow(m, m->raw.b, m->raw.off, m->raw.len) != KM_OK) {
+    if (m->nout == 0 && msg_out_borrow(m, m->raw.b, m->raw.off, m->raw.len) != KM_OK) {
         forward_fail(w, p, m, "out of memory");
         return;
     }

@@ -297,7 +297,12 @@ static const struct req_case req_ok[] = {
     { "quit", "quit\r\n", 0, "done quit len=6;", {0} },
     { "mn", "mn\r\n", 0, "done mn len=4;", {0} },
     { "verbosity", "verbosity 1\r\n", 0, "done verbosity len=13;", {0} },
+    { "verbosity noreply", "verbosity 1 noreply\r\n", 0, "done verbosity nr len=21;", {0} },
     { "flush_all", "flush_all\r\n", 0, "done flush_all len=11;", {0} },
+    { "flush_all noreply", "flush_all noreply\r\n", 0, "done flush_all nr len=19;", {0} },
+    { "flush_all delay noreply", "flush_all 10 noreply\r\n", 0, "done flush_all nr len=22;", {0} },
+    { "flush_all noreply not last", "flush_all noreply 10\r\n", 0, "done flush_all len=22;", {0} },
+    { "stats noreply is not noreply", "stats noreply\r\n", 0, "done stats len=15;", {0} },
     { "stats", "stats\r\n", 0, "done stats len=7;", {0} },
     { "stats slabs", "stats slabs\r\n", 0, "done stats len=13;", {0} },
     { "mg flags", "mg foo v f t c k s\r\n", 0, "k3:foo done mg len=20;", {0} },
@@ -645,9 +650,14 @@ test_req_fields(void **state)
     assert_int_equal(p.vlen, 0);
     assert_int_equal(mc_req_nkeys(&p), 0);
 
-    /* the command is known as soon as its word is complete */
+    /* the command is known as soon as its word is complete, and where it starts */
     assert_int_equal(mc_req_feed(&p, (const uint8_t *)"touch ", 6, &used, &key), MC_EV_AGAIN);
     assert_int_equal(p.cmd, MC_TOUCH);
+    assert_int_equal(p.cmd_pos, 0);
+    mc_req_reset(&p);
+    assert_int_equal(mc_req_feed(&p, (const uint8_t *)"   version x\r\n", 14, &used, &key), MC_EV_DONE);
+    assert_int_equal(p.cmd, MC_VERSION);
+    assert_int_equal(p.cmd_pos, 3);
 
     for (int c = 0; c < MC_CMD_COUNT; c++)
         assert_non_null(mc_cmd_name((enum mc_cmd)c));
@@ -661,6 +671,7 @@ test_req_fields(void **state)
 struct rsp_run {
     struct mc_rsp_parser p;
     enum mc_cmd cmd;
+    bool then_mn;
     struct logbuf log;
     const uint8_t *in;
     uint64_t mstart;
@@ -707,8 +718,12 @@ rsp_run_chunk(struct rsp_run *r, const uint8_t *chunk, size_t n)
                   p->is_error ? " err" : "");
             if (p->kind == MC_RSP_META_VALUE)
                 logf_(&r->log, " va=%llu+%llu", (unsigned long long)p->data_pos, (unsigned long long)p->vlen);
-            logf_(&r->log, " end=%llu len=%llu; ", (unsigned long long)p->end_pos,
-                  (unsigned long long)mc_rsp_msglen(p));
+            logf_(&r->log, " end=%llu", (unsigned long long)p->end_pos);
+            if (r->then_mn)
+                logf_(&r->log, " body=%llu", (unsigned long long)p->body_len);
+            else
+                assert_int_equal(p->body_len, mc_rsp_msglen(p));
+            logf_(&r->log, " len=%llu; ", (unsigned long long)mc_rsp_msglen(p));
             size_t u2 = 1;
             assert_int_equal(mc_rsp_feed(&r->p, b + at, n - at, &u2, &el), MC_EV_DONE);
             assert_int_equal(u2, 0);
@@ -716,6 +731,7 @@ rsp_run_chunk(struct rsp_run *r, const uint8_t *chunk, size_t n)
             mc_rsp_init(&r->p, r->cmd);
             if (r->max_line)
                 r->p.max_line = r->max_line;
+            r->p.then_mn = r->then_mn;
         } else {
             assert_int_equal(ev, MC_EV_ERROR);
             assert_non_null(r->p.err);
@@ -730,8 +746,8 @@ rsp_run_chunk(struct rsp_run *r, const uint8_t *chunk, size_t n)
 }
 
 static void
-rsp_log(enum mc_cmd cmd, const uint8_t *in, size_t len, uint32_t max_line, int mode, size_t cut,
-        struct logbuf *out)
+rsp_log(enum mc_cmd cmd, bool then_mn, const uint8_t *in, size_t len, uint32_t max_line, int mode,
+        size_t cut, struct logbuf *out)
 {
     struct rsp_run *r = malloc(sizeof(*r));
     assert_non_null(r);
@@ -742,6 +758,8 @@ rsp_log(enum mc_cmd cmd, const uint8_t *in, size_t len, uint32_t max_line, int m
     mc_rsp_init(&r->p, cmd);
     if (max_line)
         r->p.max_line = max_line;
+    r->then_mn = then_mn;
+    r->p.then_mn = then_mn;
     if (mode == MODE_WHOLE) {
         rsp_run_chunk(r, in, len);
     } else if (mode == MODE_SPLIT) {
@@ -766,23 +784,24 @@ struct rsp_case {
     uint32_t max_line;
 };
 
+/* then_mn: the case's request was quiet and followed by mn (mc_rsp_parser.then_mn). */
 static void
-check_rsp_case(const struct rsp_case *c)
+check_rsp_case_mode(const struct rsp_case *c, bool then_mn)
 {
     size_t len = strlen(c->in);
     struct logbuf *got = malloc(sizeof(*got));
     assert_non_null(got);
 
-    rsp_log(c->cmd, (const uint8_t *)c->in, len, c->max_line, MODE_WHOLE, 0, got);
+    rsp_log(c->cmd, then_mn, (const uint8_t *)c->in, len, c->max_line, MODE_WHOLE, 0, got);
     if (strcmp(got->s, c->expect) != 0)
         fail_msg("reply case '%s' (whole)\n  expected: %s\n  got:      %s", c->name, c->expect, got->s);
     for (size_t cut = 0; cut <= len; cut++) {
-        rsp_log(c->cmd, (const uint8_t *)c->in, len, c->max_line, MODE_SPLIT, cut, got);
+        rsp_log(c->cmd, then_mn, (const uint8_t *)c->in, len, c->max_line, MODE_SPLIT, cut, got);
         if (strcmp(got->s, c->expect) != 0)
             fail_msg("reply case '%s' (split at %zu)\n  expected: %s\n  got:      %s", c->name, cut,
                      c->expect, got->s);
     }
-    rsp_log(c->cmd, (const uint8_t *)c->in, len, c->max_line, MODE_BYTES, 0, got);
+    rsp_log(c->cmd, then_mn, (const uint8_t *)c->in, len, c->max_line, MODE_BYTES, 0, got);
     if (strcmp(got->s, c->expect) != 0)
         fail_msg("reply case '%s' (byte by byte)\n  expected: %s\n  got:      %s", c->name, c->expect, got->s);
     free(got);
@@ -893,6 +912,44 @@ static const struct rsp_case rsp_made[] = {
     { "line over bound in stats", MC_STATS, "STAT a 1\r\nSTAT pid 123456\r\nEND\r\n", "error(reply line too long);", 16 },
 };
 
+/* Replies to a quiet meta request followed by "mn", as memcached 1.6.18 gave them on
+ * 127.0.0.1:24191 (`memcached -U 0`) to the request in each name followed by "mn"
+ * (after "ms foo 3" / "bar"), except those marked (made) or out of step, built by hand. */
+static const struct rsp_case rsp_quiet[] = {
+    { "mg nope v q (miss)", MC_MG, "MN\r\n", "done line MN end=0 body=0 len=4;", 0 },
+    { "mg foo v q k (hit)", MC_MG, "VA 3 kfoo\r\nbar\r\nMN\r\n",
+      "done va VA va=11+3 end=0 body=16 len=20;", 0 },
+    { "ms foo 3 q", MC_MS, "MN\r\n", "done line MN end=0 body=0 len=4;", 0 },
+    { "ms nope 1 q MA", MC_MS, "NS\r\nMN\r\n", "done line NS end=0 body=4 len=8;", 0 },
+    { "md foo q", MC_MD, "MN\r\n", "done line MN end=0 body=0 len=4;", 0 },
+    { "ma c1 q N0 J10 (autovivified)", MC_MA, "HD\r\nMN\r\n", "done line HD end=0 body=4 len=8;", 0 },
+    { "ma c1 q v (HD, VA quiet too)", MC_MA, "MN\r\n", "done line MN end=0 body=0 len=4;", 0 },
+    { "(made) a VA before the MN", MC_MA, "VA 2\r\n12\r\nMN\r\n", "done va VA va=6+2 end=0 body=10 len=14;", 0 },
+    { "ma nope q", MC_MA, "NF\r\nMN\r\n", "done line NF end=0 body=4 len=8;", 0 },
+    { "mg foo q zz", MC_MG, "CLIENT_ERROR invalid flag\r\nMN\r\n",
+      "done line CLIENT_ERROR err end=0 body=27 len=31;", 0 },
+    { "(made) two quiet replies in a row", MC_MG, "MN\r\nVA 1\r\nx\r\nMN\r\n",
+      "done line MN end=0 body=0 len=4; done va VA va=6+1 end=0 body=9 len=13;", 0 },
+    /* out of step: after the request's own reply only MN may come */
+    { "two replies", MC_MG, "HD\r\nHD\r\n", "error(reply does not answer the request);", 0 },
+    { "error in place of MN", MC_MG, "EN\r\nERROR\r\n", "error(reply does not answer the request);", 0 },
+    { "(made) MN for a quiet me", MC_ME, "MN\r\n", "done line MN end=0 body=0 len=4;", 0 },
+};
+
+static void
+test_rsp_quiet(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(rsp_quiet) / sizeof(rsp_quiet[0]); i++)
+        check_rsp_case_mode(&rsp_quiet[i], true);
+}
+
+static void
+check_rsp_case(const struct rsp_case *c)
+{
+    check_rsp_case_mode(c, false);
+}
+
 static void
 test_rsp_real(void **state)
 {
@@ -967,7 +1024,7 @@ static void
 test_random_input(void **state)
 {
     (void)state;
-    static const char alpha[] = "getsmdanVALUEHDSTORED 0123456789\r\n\r\n  \x01\xff-+qb";
+    static const char alpha[] = "getsmdanVALUEHDSTORED 0123456789\r\n\r\n  \x01\xff-+qbMNVA";
     uint64_t seed = 0x9e3779b97f4a7c15ull;
     uint8_t in[512];
 
@@ -983,6 +1040,8 @@ test_random_input(void **state)
         rq.max_value = 32;
         mc_rsp_init(&rs, (enum mc_cmd)(rng_next(&seed) % MC_CMD_COUNT));
         rs.max_line = 64;
+        bool then_mn = rng_next(&seed) & 1;
+        rs.then_mn = then_mn;
         bool rq_dead = false, rs_dead = false;
         size_t at = 0;
         while (at < len) {
@@ -1015,8 +1074,12 @@ test_random_input(void **state)
                 k += used;
                 if (ev == MC_EV_KEY)
                     assert_true(el.pos + el.len == mc_rsp_msglen(&rs));
-                else if (ev == MC_EV_DONE)
+                else if (ev == MC_EV_DONE) {
+                    assert_true(rs.body_len <= mc_rsp_msglen(&rs));
                     mc_rsp_init(&rs, rs.cmd);
+                    rs.max_line = 64;
+                    rs.then_mn = then_mn;
+                }
                 else if (ev == MC_EV_ERROR)
                     rs_dead = true;
                 else
@@ -1091,6 +1154,7 @@ main(void)
         cmocka_unit_test(test_req_fields),
         cmocka_unit_test(test_rsp_real),
         cmocka_unit_test(test_rsp_made),
+        cmocka_unit_test(test_rsp_quiet),
         cmocka_unit_test(test_rsp_big_value),
         cmocka_unit_test(test_random_input),
         cmocka_unit_test(test_random_pipelines),
