@@ -37,6 +37,12 @@ memc_req_init(union parser *p)
     mc_req_init(&p->mq);
 }
 
+static void
+memc_req_limits(union parser *p, const struct proto_limits *l)
+{
+    p->mq.max_value = l->max_value;
+}
+
 static int
 memc_req_feed(union parser *p, const uint8_t *buf, size_t n, size_t *used, struct ptok *t)
 {
@@ -459,6 +465,7 @@ const struct proto proto_memcache = {
     .req_feed = memc_req_feed,
     .req_len = memc_req_len,
     .req_discarding = memc_req_discarding,
+    .req_limits = memc_req_limits,
     .req_err = memc_req_err,
     .req_plan = memc_req_plan,
     .rsp_init = memc_rsp_init,

@@ -114,3 +114,28 @@ def test_client_that_does_not_read_is_closed(redis_factory, proxy_factory):
     log = proxy.log_tail()
     assert "client_output_limit" in log
     _healthy(proxy)
+
+
+def test_memcached_value_over_max_value_size(tmp_path):
+    """A memcached pool refuses a value over max_value_size with SERVER_ERROR, drops its
+    bytes as they arrive, and the same connection goes on."""
+    from mcfix import PORTS as MC_PORTS, Env, pool_yaml, server_line
+    env = Env(str(tmp_path))
+    try:
+        mc = env.memcached()
+        port = MC_PORTS.get()
+        proxy = env.proxy(pool_yaml("beta", port, [server_line("127.0.0.1", mc.port)],
+                                    max_value_size=1000), port)
+        with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as s:
+            s.sendall(b"set a 0 0 1000\r\n" + b"x" * 1000 + b"\r\n")
+            assert s.recv(100) == b"STORED\r\n"
+            s.sendall(b"set b 0 0 1001\r\n" + b"y" * 1001 + b"\r\nget a b\r\n")
+            buf = b""
+            while not buf.endswith(b"END\r\n"):
+                chunk = s.recv(65536)
+                assert chunk, "connection closed"
+                buf += chunk
+            assert buf.startswith(b"SERVER_ERROR object too large for cache\r\n")
+            assert buf.endswith(b"VALUE a 0 1000\r\n" + b"x" * 1000 + b"\r\nEND\r\n")
+    finally:
+        env.stop_all()
