@@ -5,6 +5,7 @@
 #include "core/log.h"
 #include "pool/pool.h"
 #include "proxy/proxy.h"
+#include "stats/stats.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -152,21 +153,6 @@ parse_options(int argc, char **argv, struct options *o)
     return KM_OK;
 }
 
-static void
-describe_stats(void)
-{
-    printf("This is keymux-%s\n\npool stats:\n", KM_VERSION);
-#define X(scope, name, kind, desc) \
-    if (strcmp(#scope, "POOL") == 0) printf("  %-20s\"%s\"\n", #name, desc);
-#include "stats/stats.def"
-#undef X
-    printf("\nserver stats:\n");
-#define X(scope, name, kind, desc) \
-    if (strcmp(#scope, "SERVER") == 0) printf("  %-20s\"%s\"\n", #name, desc);
-#include "stats/stats.def"
-#undef X
-}
-
 static int
 daemonize(void)
 {
@@ -254,6 +240,7 @@ main(int argc, char **argv)
     struct pool *pools = NULL;
     struct worker w;
     struct event *sigev[5] = { NULL };
+    struct stats_server *stats = NULL;
     const int sigs[5] = { SIGINT, SIGTERM, SIGHUP, SIGTTIN, SIGTTOU };
     int status = 1;
     bool pid_written = false;
@@ -274,7 +261,8 @@ main(int argc, char **argv)
         return 0;
     }
     if (o.describe) {
-        describe_stats();
+        printf("This is keymux-%s\n\n", KM_VERSION);
+        stats_describe(stdout);
         return 0;
     }
 
@@ -333,6 +321,12 @@ main(int argc, char **argv)
             goto out_worker;
         }
     }
+    stats = stats_start(&w, o.stats_addr, (int)o.stats_port, (int)o.stats_interval, err,
+                        sizeof(err));
+    if (stats == NULL) {
+        log_error("%s", err);
+        goto out_worker;
+    }
     for (uint32_t i = 0; i < cf.npools; i++) {
         if (cf.pools[i].preconnect)
             upstream_preconnect(&w, &pools[i]);
@@ -351,6 +345,7 @@ main(int argc, char **argv)
     status = 0;
 
 out_worker:
+    stats_stop(stats);
     for (int i = 0; i < 5; i++) {
         if (sigev[i] != NULL)
             event_free(sigev[i]);

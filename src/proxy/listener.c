@@ -69,6 +69,9 @@ listener_open(struct worker *w, struct pool *p, char *err, size_t errlen)
         return KM_ERROR;
     }
     p->lev = ev;
+    /* twemproxy counts its listening sockets as connections; monitoring expects that */
+    w->curr_connections++;
+    w->total_connections++;
     log_notice("pool %s: listening on %s (%s)", p->cf->name, l->text, p->proto->name);
     return KM_OK;
 }
@@ -80,6 +83,8 @@ listener_close(struct pool *p)
         event_free(p->lev);
     p->lev = NULL;
     if (p->lfd >= 0) {
+        if (p->lev_worker != NULL)
+            p->lev_worker->curr_connections--;
         close(p->lfd);
         if (p->cf->listen.path != NULL)
             unlink(p->cf->listen.path);

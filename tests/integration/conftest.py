@@ -4,8 +4,11 @@ nutcracker-format YAML pool configs, and stops everything by PID at teardown.
 
 Fixtures
   keymux_bin                 path of the proxy under test (fails, never skips, if absent)
-  redis_factory(n)           function scope: n fresh redis-servers, answering PING
+  redis_factory(n, args=(), password=None)
+                             function scope: n fresh redis-servers, answering PING;
+                             each can kill(), restart() (same port), pause(), resume()
   proxy_factory(servers, **) function scope: one proxy with one pool over servers
+                             (argv_extra=[...] adds flags, conf_fn(port) writes the YAML)
   module_redis_factory, module_proxy_factory   the same, living for the module
   pool4                      module scope: 4 backends + proxy (hash_tag "{}") + 1 direct redis
 A proxy that dies during a test fails that test, and every failing test gets the
@@ -64,8 +67,10 @@ REG = Registry()
 class RedisServer:
     """One redis-server on 127.0.0.1:port, its own dir, log at dir/redis.log."""
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, args=(), password=None):
         self.workdir = workdir
+        self.args = list(args)
+        self.password = password
         self.port = None
         self.proc = None
         self.stopped = False
@@ -76,17 +81,23 @@ class RedisServer:
     def addr(self):
         return "127.0.0.1:%d" % self.port
 
+    def _spawn(self):
+        argv = [REDIS_SERVER_BIN, "--port", str(self.port), "--bind", "127.0.0.1",
+                "--save", "", "--appendonly", "no", "--daemonize", "no",
+                "--dir", self.workdir] + self.args
+        if self.password is not None:
+            argv += ["--requirepass", self.password]
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, cwd=self.workdir)
+        if self not in REG.redis:
+            REG.redis.append(self)
+
     def start(self):
         last = ""
         for _ in range(4):
             self.port = PORTS.get()
-            argv = [REDIS_SERVER_BIN, "--port", str(self.port), "--bind", "127.0.0.1",
-                    "--save", "", "--appendonly", "no", "--daemonize", "no",
-                    "--dir", self.workdir]
-            with open(self.log_path, "ab") as log:
-                self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                             stdin=subprocess.DEVNULL, cwd=self.workdir)
-            REG.redis.append(self)
+            self._spawn()
             if self._wait_ping():
                 return self
             last = helpers.read_tail(self.log_path, 4000)
@@ -95,13 +106,41 @@ class RedisServer:
                 break
         raise RuntimeError("redis-server on port %s did not answer PING:\n%s" % (self.port, last))
 
+    def kill(self):
+        """SIGKILL (no goodbye to clients' sockets beyond the kernel's), and reap."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.kill()
+            self.proc.wait(STOP_TIMEOUT)
+
+    def restart(self):
+        """Start again on the same port (after kill()); waits for PING."""
+        self.kill()
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            self._spawn()
+            if self._wait_ping():
+                return self
+            helpers.stop_process(self.proc, 2.0)
+            if time.monotonic() > deadline:
+                raise RuntimeError("redis-server did not restart on port %s:\n%s"
+                                   % (self.port, helpers.read_tail(self.log_path, 4000)))
+            time.sleep(0.1)
+
+    def pause(self):
+        """SIGSTOP: the server keeps its sockets but answers nothing."""
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self):
+        self.proc.send_signal(signal.SIGCONT)
+
     def _wait_ping(self):
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 return False
             try:
-                with RespConn(self.port, timeout=1.0) as c:
+                with self.client(timeout=1.0) as c:
                     if c.call("PING") == b"PONG":
                         return True
             except (OSError, ConnectionError, helpers.ProtocolError):
@@ -109,12 +148,25 @@ class RedisServer:
         return False
 
     def client(self, timeout=helpers.DEFAULT_TIMEOUT):
-        return RespConn(self.port, timeout=timeout)
+        """A raw connection, already authenticated when the server has a password."""
+        c = RespConn(self.port, timeout=timeout)
+        if self.password is not None:
+            try:
+                reply = c.call("AUTH", self.password)
+            except BaseException:
+                c.close()
+                raise
+            if reply != b"OK":
+                c.close()
+                raise ConnectionError("AUTH refused: %r" % (reply,))
+        return c
 
     def redis(self, **kw):
         import redis
         kw.setdefault("socket_timeout", helpers.DEFAULT_TIMEOUT)
         kw.setdefault("socket_connect_timeout", helpers.DEFAULT_TIMEOUT)
+        if self.password is not None:
+            kw.setdefault("password", self.password)
         return redis.Redis(host="127.0.0.1", port=self.port, **kw)
 
     def flushall(self):
@@ -125,6 +177,8 @@ class RedisServer:
         if self.stopped or self.proc is None:
             return
         self.stopped = True
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)   # a paused server could not handle SIGTERM
         helpers.stop_process(self.proc, STOP_TIMEOUT)
 
 
@@ -169,13 +223,16 @@ def pool_yaml(name, listen_port, servers, redis=True, hash="fnv1a_64", distribut
 class Proxy:
     """The proxy binary with one pool listening on 127.0.0.1:port."""
 
-    def __init__(self, binary, workdir, servers, mbuf=None, label="proxy", pool="alpha", **opts):
+    def __init__(self, binary, workdir, servers, mbuf=None, label="proxy", pool="alpha",
+                 argv_extra=(), conf_fn=None, **opts):
         self.binary = binary
         self.workdir = workdir
         self.servers = list(servers)
         self.mbuf = mbuf
         self.label = label
         self.pool = pool
+        self.argv_extra = list(argv_extra)   # more flags, after the harness's own
+        self.conf_fn = conf_fn               # conf_fn(listen_port) -> YAML text, instead of pool_yaml
         self.opts = opts
         self.port = None
         self.stats_port = None
@@ -200,11 +257,15 @@ class Proxy:
             self.port = PORTS.get()
             self.stats_port = PORTS.get()
             with open(self.conf_path, "w") as f:
-                f.write(pool_yaml(self.pool, self.port, self.servers, **self.opts))
+                if self.conf_fn is not None:
+                    f.write(self.conf_fn(self.port))
+                else:
+                    f.write(pool_yaml(self.pool, self.port, self.servers, **self.opts))
             argv = [self.binary, "-c", self.conf_path, "-s", str(self.stats_port),
                     "-a", "127.0.0.1", "-v", "6", "-o", self.log_path]
             if self.mbuf:
                 argv += ["-m", str(self.mbuf)]
+            argv += self.argv_extra
             with open(self.out_path, "ab") as out:
                 self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
                                              stdin=subprocess.DEVNULL, cwd=self.workdir)
@@ -330,10 +391,10 @@ class _Owner:
         self.n += 1
         return os.path.join(self.base, "%s%d" % (what, self.n))
 
-    def start_redis(self, n=1):
+    def start_redis(self, n=1, args=(), password=None):
         out = []
         for _ in range(n):
-            r = RedisServer(self._dir("redis")).start()
+            r = RedisServer(self._dir("redis"), args=args, password=password).start()
             self.redis.append(r)
             out.append(r)
         return out

@@ -458,6 +458,21 @@ def ketama_server_for(key, server_addrs, weights=None, hashfn=hash_fnv1a_64, has
     return ketama_lookup(cont, hashfn(key))
 
 
+def keys_on(server_addrs, index, n, prefix="k"):
+    """n keys (prefix + number) that ketama over fnv1a_64 puts on server_addrs[index]
+    when all of server_addrs are live (unnamed servers, equal weights)."""
+    out = []
+    i = 0
+    while len(out) < n:
+        k = "%s%d" % (prefix, i)
+        if ketama_server_for(k, server_addrs) == index:
+            out.append(k)
+        i += 1
+        if i > 100000 * n:
+            raise ValueError("no keys for server %d" % index)
+    return out
+
+
 # ---------------------------------------------------------------------------
 # misc
 
