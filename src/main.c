@@ -315,9 +315,10 @@ main(int argc, char **argv)
         log_error("cannot create the event loop");
         goto out;
     }
-    for (uint32_t i = 0; i < cf.npools; i++) {
-        if (listener_open(&w, &pools[i], err, sizeof(err)) != KM_OK) {
-            log_error("%s", err);
+    for (int i = 0; i < 5; i++) {
+        sigev[i] = evsignal_new(w.base, sigs[i], on_signal, &w);
+        if (sigev[i] == NULL || event_add(sigev[i], NULL) != 0) {
+            log_error("cannot watch signal %d", sigs[i]);
             goto out_worker;
         }
     }
@@ -331,10 +332,9 @@ main(int argc, char **argv)
         if (cf.pools[i].preconnect)
             upstream_preconnect(&w, &pools[i]);
     }
-    for (int i = 0; i < 5; i++) {
-        sigev[i] = evsignal_new(w.base, sigs[i], on_signal, &w);
-        if (sigev[i] == NULL || event_add(sigev[i], NULL) != 0) {
-            log_error("cannot watch signal %d", sigs[i]);
+    for (uint32_t i = 0; i < cf.npools; i++) {
+        if (listener_open(&w, &pools[i], err, sizeof(err)) != KM_OK) {
+            log_error("%s", err);
             goto out_worker;
         }
     }
