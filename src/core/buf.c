@@ -30,6 +30,23 @@ bufpool_destroy(struct bufpool *p)
     p->nfree = 0;
 }
 
+uint32_t
+bufpool_trim(struct bufpool *p)
+{
+    uint32_t n = p->low;
+
+    for (uint32_t i = 0; i < n && p->free != NULL; i++) {
+        struct buf *b = p->free;
+        p->free = b->next;
+        p->nfree--;
+        free(b);
+        p->nlive--;
+        p->nreleased++;
+    }
+    p->low = p->nfree;
+    return n;
+}
+
 struct buf *
 buf_get(struct bufpool *p)
 {
@@ -38,6 +55,8 @@ buf_get(struct bufpool *p)
     if (b != NULL) {
         p->free = b->next;
         p->nfree--;
+        if (p->nfree < p->low)
+            p->low = p->nfree;
     } else {
         b = malloc(sizeof(*b) + p->size);
         if (b == NULL)

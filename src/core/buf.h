@@ -39,6 +39,7 @@ struct bufpool {
     struct buf *scratch;     /* current segment for small fresh bytes (one ref held) */
     uint64_t nlive;          /* segments allocated from the system and not yet freed */
     uint64_t nreleased;      /* segments given back to the system, ever */
+    uint32_t low;            /* fewest idle segments since the last bufpool_trim */
 };
 
 /* `len` bytes that start at b->data[off] and run on through b->next. */
@@ -56,6 +57,11 @@ void bufpool_init(struct bufpool *p, uint32_t size, uint32_t max_free);
 /* Free every idle segment and the scratch segment. Segments still referenced elsewhere
  * are the holders' to release; nlive tells how many are left. */
 void bufpool_destroy(struct bufpool *p);
+
+/* Give back to the system the idle segments that were not needed since the last call
+ * (the free list's low-water mark): after a burst the list shrinks to what steady
+ * traffic uses. Call it periodically. Returns how many segments were freed. */
+uint32_t bufpool_trim(struct bufpool *p);
 
 /* A segment with refs = 1, len = 0, next = NULL; NULL when out of memory. */
 struct buf *buf_get(struct bufpool *p);

@@ -57,7 +57,7 @@ struct pool {
     uint32_t nclients;             /* client connections open */
     int lfd;                       /* listening socket, -1 when closed */
     void *lev;                     /* the listener's event */
-    struct worker *lev_worker;     /* the worker that accepts for this pool */
+    struct worker *w;              /* the worker serving this pool */
     struct pool_stats st;
     struct proto_limits limits;    /* from max_bulk_length, max_multibulk_length, max_value_size */
 };

@@ -24,6 +24,21 @@ msgcache_destroy(struct msgcache *mc)
     mc->nfree = 0;
 }
 
+uint32_t
+msgcache_trim(struct msgcache *mc)
+{
+    uint32_t n = mc->low;
+
+    for (uint32_t i = 0; i < n && mc->free != NULL; i++) {
+        struct msg *m = mc->free;
+        mc->free = m->cnext;
+        mc->nfree--;
+        free(m);
+    }
+    mc->low = mc->nfree;
+    return n;
+}
+
 struct msg *
 msg_get(struct msgcache *mc)
 {
@@ -32,6 +47,8 @@ msg_get(struct msgcache *mc)
     if (m != NULL) {
         mc->free = m->cnext;
         mc->nfree--;
+        if (mc->nfree < mc->low)
+            mc->low = mc->nfree;
     } else {
         m = malloc(sizeof(*m));
         if (m == NULL)

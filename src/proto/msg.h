@@ -104,10 +104,13 @@ struct msgcache {
     struct msg *free;        /* linked by cnext */
     uint32_t nfree, max_free;
     uint64_t nlive;          /* messages handed out and not yet put back */
+    uint32_t low;            /* fewest free messages since the last msgcache_trim */
 };
 
 void msgcache_init(struct msgcache *mc, uint32_t max_free);
 void msgcache_destroy(struct msgcache *mc);
+/* Free the cached messages not needed since the last call (see bufpool_trim). */
+uint32_t msgcache_trim(struct msgcache *mc);
 
 /* A zeroed message (server = -1); NULL when out of memory. */
 struct msg *msg_get(struct msgcache *mc);

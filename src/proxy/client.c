@@ -37,7 +37,6 @@ fifo_push(struct client *cl, struct msg *m)
     else
         cl->head = m;
     cl->tail = m;
-    cl->nmsgs++;
 }
 
 static struct msg *
@@ -47,7 +46,6 @@ fifo_pop(struct client *cl)
     cl->head = m->cnext;
     if (cl->head == NULL)
         cl->tail = NULL;
-    cl->nmsgs--;
     m->cnext = NULL;
     return m;
 }
@@ -68,7 +66,7 @@ static int
 on_bad_request(struct conn *c, const char *reason, bool recoverable)
 {
     struct client *cl = (struct client *)c;
-    struct worker *w = c->w;
+    struct worker *w = conn_worker(c);
     struct proto_ctx ctx = worker_ctx(w, c->pool);
     struct msg *m = msg_get(&w->mc);
 
@@ -92,8 +90,8 @@ on_bad_request(struct conn *c, const char *reason, bool recoverable)
     return KM_OK;
 }
 
-static void
-on_event(int fd, short what, void *arg)
+void
+client_event(int fd, short what, void *arg)
 {
     struct client *cl = arg;
 
@@ -110,8 +108,8 @@ on_event(int fd, short what, void *arg)
             if (cl->c.eof)
                 cl->c.pool->st.client_eof++;
             conn_stop_reading(&cl->c);
-            cl->quit = true;
-            worker_mark_dirty(cl->c.w, &cl->c);
+            cl->c.quit = true;
+            worker_mark_dirty(conn_worker(&cl->c), &cl->c);
         }
     }
     if (what & EV_WRITE)
@@ -138,7 +136,7 @@ client_accept(struct worker *w, struct pool *p, int fd)
         return;
     }
 
-    cl = calloc(1, conn_alloc_size(sizeof(*cl)));
+    cl = calloc(1, conn_alloc_size(CONN_CLIENT));
     if (cl == NULL || net_nonblock(fd) < 0) {
         log_error("pool %s: cannot set up a client: %s", p->cf->name, strerror(errno));
         free(cl);
@@ -148,10 +146,9 @@ client_accept(struct worker *w, struct pool *p, int fd)
     net_nodelay(fd);
     cl->c.fd = fd;
     cl->c.kind = CONN_CLIENT;
-    cl->c.w = w;
     cl->c.pool = p;
-    cl->authed = p->cf->redis_auth == NULL;
-    if (conn_events(&cl->c, sizeof(*cl), on_event) != KM_OK) {
+    cl->c.authed = p->cf->redis_auth == NULL;
+    if (conn_events(&cl->c) != KM_OK) {
         log_error("pool %s: cannot watch a client", p->cf->name);
         conn_close_fd(&cl->c);
         free(cl);
@@ -171,7 +168,7 @@ client_accept(struct worker *w, struct pool *p, int fd)
 static void
 client_close(struct client *cl, const char *why)
 {
-    struct worker *w = cl->c.w;
+    struct worker *w = conn_worker(&cl->c);
     struct pool *p = cl->c.pool;
 
     log_debug("pool %s: closing client fd %d: %s", p->cf->name, cl->c.fd, why);
@@ -210,25 +207,25 @@ client_reply_ready(struct client *cl, struct msg *m)
     int64_t limit = cl->c.pool->cf->client_output_limit;
 
     cl->queued += reply_len(m);
-    if (limit > 0 && cl->queued > (uint64_t)limit && !cl->overflow) {
-        cl->overflow = true;
+    if (limit > 0 && cl->queued > (uint64_t)limit && !cl->c.overflow) {
+        cl->c.overflow = true;
         log_warn("pool %s: closing client fd %d: %llu bytes of replies queued, over "
                  "client_output_limit %lld", cl->c.pool->cf->name, cl->c.fd,
                  (unsigned long long)cl->queued, (long long)limit);
-        worker_mark_dirty(cl->c.w, &cl->c);
+        worker_mark_dirty(conn_worker(&cl->c), &cl->c);
         return;
     }
     if (cl->head != NULL && cl->head->done)
-        worker_mark_dirty(cl->c.w, &cl->c);
+        worker_mark_dirty(conn_worker(&cl->c), &cl->c);
 }
 
 int
 client_flush(struct client *cl)
 {
-    struct worker *w = cl->c.w;
+    struct worker *w = conn_worker(&cl->c);
     struct iovec iov[CLIENT_IOV];
 
-    if (cl->overflow) {
+    if (cl->c.overflow) {
         cl->c.pool->st.client_err++;
         client_close(cl, "output limit");
         return KM_ERROR;
@@ -291,7 +288,7 @@ client_flush(struct client *cl)
     }
     if (cl->head == NULL || !cl->head->done)
         conn_want_write(&cl->c, false);
-    if (cl->quit && cl->head == NULL) {
+    if (cl->c.quit && cl->head == NULL) {
         client_close(cl, cl->c.eof ? "eof" : "error");
         return KM_OK;
     }

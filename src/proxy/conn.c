@@ -19,15 +19,27 @@
 #define FREE_INPUT_STATES 256
 
 static size_t
-event_offset(size_t size)
+event_offset(enum conn_kind kind)
 {
-    return (size + 15) & ~(size_t)15;
+    size_t size = kind == CONN_CLIENT ? sizeof(struct client) : sizeof(struct upstream);
+    return (size + 7) & ~(size_t)7;
+}
+
+static struct event *
+conn_ev(struct conn *c)
+{
+    return (struct event *)((char *)c + event_offset((enum conn_kind)c->kind));
+}
+
+static void (*conn_cb(const struct conn *c))(int, short, void *)
+{
+    return c->kind == CONN_CLIENT ? client_event : upstream_event;
 }
 
 size_t
-conn_alloc_size(size_t size)
+conn_alloc_size(enum conn_kind kind)
 {
-    return event_offset(size) + event_get_struct_event_size();
+    return event_offset(kind) + event_get_struct_event_size();
 }
 
 /* Point the event at what c wants to watch now. */
@@ -36,30 +48,30 @@ watch(struct conn *c)
 {
     short what = (short)((c->rev_on ? EV_READ : 0) | (c->wev_on ? EV_WRITE : 0));
 
-    event_del(c->ev);
-    event_assign(c->ev, c->w->base, c->fd, (short)(what | EV_PERSIST), c->cb, c);
+    struct event *ev = conn_ev(c);
+
+    event_del(ev);
+    event_assign(ev, conn_worker(c)->base, c->fd, (short)(what | EV_PERSIST), conn_cb(c), c);
     if (what != 0)
-        event_add(c->ev, NULL);
+        event_add(ev, NULL);
 }
 
 int
-conn_events(struct conn *c, size_t size, void (*cb)(int, short, void *))
+conn_events(struct conn *c)
 {
-    c->ev = (struct event *)((char *)c + event_offset(size));
-    c->cb = cb;
-    c->rev_on = true;
-    if (event_assign(c->ev, c->w->base, c->fd, EV_READ | EV_PERSIST, cb, c) != 0 ||
-        event_add(c->ev, NULL) != 0) {
-        c->ev = NULL;
+    struct event *ev = conn_ev(c);
+
+    if (event_assign(ev, conn_worker(c)->base, c->fd, EV_READ | EV_PERSIST, conn_cb(c), c) != 0 ||
+        event_add(ev, NULL) != 0)
         return KM_ERROR;
-    }
+    c->rev_on = true;
     return KM_OK;
 }
 
 void
 conn_want_write(struct conn *c, bool on)
 {
-    if (on == c->wev_on || c->ev == NULL)
+    if (on == c->wev_on || c->fd < 0)
         return;
     c->wev_on = on;
     watch(c);
@@ -68,7 +80,7 @@ conn_want_write(struct conn *c, bool on)
 void
 conn_stop_reading(struct conn *c)
 {
-    if (!c->rev_on || c->ev == NULL)
+    if (!c->rev_on || c->fd < 0)
         return;
     c->rev_on = false;
     watch(c);
@@ -88,7 +100,7 @@ req_start(struct conn *c)
 int
 conn_in_attach(struct conn *c)
 {
-    struct worker *w = c->w;
+    struct worker *w = conn_worker(c);
     struct conn_in *in = w->free_in;
 
     if (c->in != NULL)
@@ -96,6 +108,8 @@ conn_in_attach(struct conn *c)
     if (in != NULL) {
         w->free_in = in->next;
         w->nfree_in--;
+        if (w->nfree_in < w->low_in)
+            w->low_in = w->nfree_in;
     } else {
         in = malloc(sizeof(*in));
         if (in == NULL)
@@ -116,7 +130,7 @@ conn_in_attach(struct conn *c)
 static void
 conn_in_detach(struct conn *c)
 {
-    struct worker *w = c->w;
+    struct worker *w = conn_worker(c);
     struct conn_in *in = c->in;
 
     if (in == NULL)
@@ -137,6 +151,18 @@ conn_in_detach(struct conn *c)
 }
 
 void
+conn_in_cache_trim(struct worker *w)
+{
+    for (uint32_t n = w->low_in; n > 0 && w->free_in != NULL; n--) {
+        struct conn_in *in = w->free_in;
+        w->free_in = in->next;
+        w->nfree_in--;
+        free(in);
+    }
+    w->low_in = w->nfree_in;
+}
+
+void
 conn_in_cache_free(struct worker *w)
 {
     while (w->free_in != NULL) {
@@ -150,11 +176,12 @@ conn_in_cache_free(struct worker *w)
 void
 conn_close_fd(struct conn *c)
 {
-    if (c->ev != NULL)
-        event_del(c->ev);
-    c->ev = NULL;
-    if (c->fd >= 0)
+    if (c->fd >= 0) {
+        if (c->rev_on || c->wev_on)
+            event_del(conn_ev(c));
+        c->rev_on = c->wev_on = false;
         close(c->fd);
+    }
     c->fd = -1;
     conn_in_detach(c);
 }
@@ -164,7 +191,7 @@ static int
 begin_msg(struct conn *c, uint64_t msglen)
 {
     struct conn_in *in = c->in;
-    struct msg *m = msg_get(&c->w->mc);
+    struct msg *m = msg_get(&conn_worker(c)->mc);
     uint32_t off;
 
     if (m == NULL)
@@ -287,7 +314,7 @@ parse(struct conn *c, bool is_req, conn_msg_fn done, conn_err_fn bad)
                 return KM_ERROR;
             /* the bad line is consumed; carry on with the next request */
             if (in->cur != NULL) {
-                msg_put(&c->w->mc, in->cur);
+                msg_put(&conn_worker(c)->mc, in->cur);
                 in->cur = NULL;
             }
             chain_consume(&in->in);
@@ -313,7 +340,7 @@ conn_read(struct conn *c, bool is_req, conn_msg_fn done, conn_err_fn bad)
 
     for (int i = 0; i < READS_PER_WAKEUP; i++) {
         size_t room;
-        uint8_t *p = chain_space(&in->in, &c->w->bp, &room);
+        uint8_t *p = chain_space(&in->in, &conn_worker(c)->bp, &room);
         ssize_t n;
 
         if (p == NULL) {

@@ -58,7 +58,7 @@ forward_fail(struct worker *w, struct pool *p, struct msg *m, const char *reason
         /* out of memory even for an error: the client cannot be answered in order */
         log_error("out of memory answering a failed request");
         if (m->client != NULL)
-            m->client->quit = true;
+            m->client->c.quit = true;
     }
     m->done = true;
     forward_complete(w, m);
@@ -239,7 +239,7 @@ samesrv(struct pool *p, const struct msg *m)
 void
 forward_request(struct client *cl, struct msg *m)
 {
-    struct worker *w = cl->c.w;
+    struct worker *w = conn_worker(&cl->c);
     struct pool *p = cl->c.pool;
     struct proto_ctx ctx = client_ctx(cl);
     int idx;

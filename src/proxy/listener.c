@@ -20,7 +20,7 @@ static void
 on_accept(int lfd, short what, void *arg)
 {
     struct pool *p = arg;
-    struct worker *w = p->lev_worker;
+    struct worker *w = p->w;
 
     (void)what;
     for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
@@ -62,7 +62,6 @@ listener_open(struct worker *w, struct pool *p, char *err, size_t errlen)
         return KM_ERROR;
     }
     p->lfd = fd;
-    p->lev_worker = w;
     struct event *ev = event_new(w->base, fd, EV_READ | EV_PERSIST, on_accept, p);
     if (ev == NULL || event_add(ev, NULL) != 0) {
         snprintf(err, errlen, "pool '%s': cannot watch the listener", p->cf->name);
@@ -83,8 +82,8 @@ listener_close(struct pool *p)
         event_free(p->lev);
     p->lev = NULL;
     if (p->lfd >= 0) {
-        if (p->lev_worker != NULL)
-            p->lev_worker->curr_connections--;
+        if (p->w != NULL)
+            p->w->curr_connections--;
         close(p->lfd);
         if (p->cf->listen.path != NULL)
             unlink(p->cf->listen.path);

@@ -58,22 +58,20 @@ struct conn {
     bool rev_on;               /* watching for readability */
     bool eof;                  /* peer closed its side */
     bool closing;              /* being torn down */
+    bool authed;               /* client: passed AUTH (or none is required) */
+    bool quit;                 /* client: close once the FIFO drains */
+    bool overflow;             /* client: replies queued past client_output_limit: close */
     struct conn *dnext;        /* flush list link */
-    struct worker *w;
-    struct pool *pool;
+    struct pool *pool;         /* its pool; pool->w is its worker */
     struct conn_in *in;        /* input state, NULL while idle (clients) */
     uint64_t wpos;             /* bytes of the head message already written */
-    void (*cb)(int, short, void *);   /* event callback */
-    struct event *ev;          /* read/write readiness (storage follows the owning struct) */
+    /* the owning struct (client, upstream) is followed by the storage of the
+     * connection's event: see conn_ev() */
 };
 
 struct client {
     struct conn c;
     struct msg *head, *tail;   /* reply FIFO */
-    uint32_t nmsgs;            /* messages in the FIFO */
-    bool authed;               /* passed AUTH (or none is required) */
-    bool quit;                 /* close once the FIFO drains */
-    bool overflow;             /* replies queued past client_output_limit: close */
     uint64_t queued;           /* reply bytes complete and not yet written */
     struct client *prev, *next;   /* the worker's list of clients */
     /* followed by the storage of c.ev (event_get_struct_event_size() bytes) */
@@ -104,6 +102,7 @@ struct worker {
     struct event *tick;        /* once a second: hand freed memory back to the system */
     struct conn_in *free_in;   /* idle input states for reuse */
     uint32_t nfree_in;
+    uint32_t low_in;           /* fewest idle input states since the last tick */
     uint64_t trimmed_at;       /* bp.nreleased at the last trim */
     struct client *clients;    /* every open client */
     uint64_t total_connections;
@@ -123,15 +122,27 @@ struct proto_ctx worker_ctx(struct worker *w, struct pool *p);
 struct proto_ctx client_ctx(struct client *cl);
 
 /* conn.c: shared read / parse / write machinery */
-/* Bytes to allocate for a connection struct of `size` bytes with its event after it. */
-size_t conn_alloc_size(size_t size);
-/* Set up c's event (storage right after the struct of `size` bytes) and watch reads. */
-int conn_events(struct conn *c, size_t size, void (*cb)(int, short, void *));
+/* Bytes to allocate for a connection of this kind, its event included. */
+size_t conn_alloc_size(enum conn_kind kind);
+/* Set up c's event (storage right after its struct) and watch reads. */
+int conn_events(struct conn *c);
+
+static inline struct worker *
+conn_worker(const struct conn *c)
+{
+    return c->pool->w;
+}
+
+/* Event callbacks, chosen by connection kind. */
+void client_event(int fd, short what, void *arg);
+void upstream_event(int fd, short what, void *arg);
 /* Give c an input state now (server connections keep theirs). KM_OK or KM_ERROR. */
 int conn_in_attach(struct conn *c);
 void conn_stop_reading(struct conn *c);
 void conn_close_fd(struct conn *c);
 void conn_in_cache_free(struct worker *w);
+/* Free the idle input states not needed since the last call. */
+void conn_in_cache_trim(struct worker *w);
 /* Read what is available (bounded per wakeup) and hand each complete message to done().
  * Returns KM_OK, KM_ERROR (read error or fatal parse error; see *perr) or the EOF flag. */
 typedef int (*conn_msg_fn)(struct conn *c, struct msg *m);

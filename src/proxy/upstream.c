@@ -123,7 +123,7 @@ static void
 on_timer(int fd, short what, void *arg)
 {
     struct upstream *u = arg;
-    struct worker *w = u->c.w;
+    struct worker *w = conn_worker(&u->c);
     struct pool *p = u->c.pool;
     uint64_t now = km_now_ms();
 
@@ -190,8 +190,8 @@ on_reply(struct conn *c, struct msg *rsp)
         if (req->swallow && !req->ghost && rsp->is_error)
             log_error("pool %s: server %s refused the connection set-up (AUTH/SELECT)",
                       c->pool->cf->name, s->ident);
-        msg_put(&c->w->mc, rsp);
-        msg_put(&c->w->mc, req);
+        msg_put(&conn_worker(c)->mc, rsp);
+        msg_put(&conn_worker(c)->mc, req);
         timer_update(u);
         return KM_OK;
     }
@@ -199,15 +199,15 @@ on_reply(struct conn *c, struct msg *rsp)
 
     /* a whole request's reply goes back as it came; a fragment's waits for the merge */
     if (req->parent == NULL && msg_out_borrow(rsp, rsp->raw.b, rsp->raw.off, rsp->raw.len) != KM_OK) {
-        msg_put(&c->w->mc, rsp);
-        forward_fail(c->w, c->pool, req, "out of memory");
+        msg_put(&conn_worker(c)->mc, rsp);
+        forward_fail(conn_worker(c), c->pool, req, "out of memory");
         timer_update(u);
         return KM_OK;
     }
     req->rsp = rsp;
     req->done = true;
     timer_update(u);
-    forward_complete(c->w, req);
+    forward_complete(conn_worker(c), req);
     return KM_OK;
 }
 
@@ -221,8 +221,8 @@ on_bad_reply(struct conn *c, const char *reason, bool recoverable)
     return KM_ERROR;
 }
 
-static void
-on_event(int fd, short what, void *arg)
+void
+upstream_event(int fd, short what, void *arg)
 {
     struct upstream *u = arg;
 
@@ -258,7 +258,7 @@ static struct upstream *
 upstream_open(struct worker *w, struct server *s, uint32_t slot)
 {
     struct pool *p = s->pool;
-    struct upstream *u = calloc(1, conn_alloc_size(sizeof(*u)));
+    struct upstream *u = calloc(1, conn_alloc_size(CONN_SERVER));
     struct msg *init[INIT_MSGS];
     struct proto_ctx ctx = worker_ctx(w, p);
     int ninit = 0, fd;
@@ -286,14 +286,13 @@ upstream_open(struct worker *w, struct server *s, uint32_t slot)
     }
     u->c.fd = fd;
     u->c.kind = CONN_SERVER;
-    u->c.w = w;
     u->c.pool = p;
     u->srv = s;
     u->slot = slot;
     u->connecting = true;
     u->tev = evtimer_new(w->base, on_timer, u);
     if (u->tev == NULL || conn_in_attach(&u->c) != KM_OK ||
-        conn_events(&u->c, sizeof(*u), on_event) != KM_OK) {
+        conn_events(&u->c) != KM_OK) {
         if (u->tev != NULL)
             event_free(u->tev);
         conn_close_fd(&u->c);
@@ -407,7 +406,7 @@ upstream_flush(struct upstream *u)
             sent_any = true;
             if (m->noreply) {
                 m->done = true;
-                forward_complete(u->c.w, m);
+                forward_complete(conn_worker(&u->c), m);
             } else {
                 if_push(u, m);
             }
@@ -424,7 +423,7 @@ upstream_flush(struct upstream *u)
 static void
 upstream_detach(struct upstream *u)
 {
-    struct worker *w = u->c.w;
+    struct worker *w = conn_worker(&u->c);
     struct server *s = u->srv;
 
     u->c.closing = true;
@@ -444,7 +443,7 @@ upstream_detach(struct upstream *u)
 static void
 upstream_fail(struct upstream *u, const char *reason)
 {
-    struct worker *w = u->c.w;
+    struct worker *w = conn_worker(&u->c);
     struct pool *p = u->c.pool;
     struct server *s = u->srv;
 

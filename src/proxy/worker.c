@@ -16,8 +16,9 @@
 #define FREE_SEG_BYTES (8u * 1024 * 1024)
 #define FREE_MSGS 1024
 
-/* After a burst, segments beyond the free list's bound were freed; the allocator keeps
- * such memory in its heap unless asked, so ask once they stop coming back. */
+/* Once a second: the free lists shrink to what the last second needed, and when
+ * segments went back, the allocator is asked to return its free pages to the system
+ * (it keeps them in its heap otherwise). */
 static void
 on_tick(int fd, short what, void *arg)
 {
@@ -25,6 +26,10 @@ on_tick(int fd, short what, void *arg)
 
     (void)fd;
     (void)what;
+    /* what the free lists did not need for a whole second goes back */
+    bufpool_trim(&w->bp);
+    msgcache_trim(&w->mc);
+    conn_in_cache_trim(w);
     if (w->bp.nreleased != w->trimmed_at) {
         w->trimmed_at = w->bp.nreleased;
 #ifdef __GLIBC__
@@ -45,6 +50,8 @@ worker_init(struct worker *w, struct pool *pools, uint32_t npools, uint32_t mbuf
     msgcache_init(&w->mc, FREE_MSGS);
     w->pools = pools;
     w->npools = npools;
+    for (uint32_t i = 0; i < npools; i++)
+        pools[i].w = w;
     w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     w->tick = event_new(w->base, -1, EV_PERSIST, on_tick, w);
     struct timeval tv = { 1, 0 };
@@ -105,8 +112,8 @@ worker_ctx(struct worker *w, struct pool *p)
 struct proto_ctx
 client_ctx(struct client *cl)
 {
-    struct proto_ctx ctx = worker_ctx(cl->c.w, cl->c.pool);
-    ctx.authed = &cl->authed;
+    struct proto_ctx ctx = worker_ctx(conn_worker(&cl->c), cl->c.pool);
+    ctx.authed = &cl->c.authed;
     return ctx;
 }
 

@@ -59,6 +59,37 @@ test_get_unref_free_list_bound(void **state)
 }
 
 static void
+test_trim_gives_back_what_was_not_needed(void **state)
+{
+    struct bufpool p;
+    struct buf *b[64];
+
+    (void)state;
+    bufpool_init(&p, SEG, 64);
+    /* a burst: 64 segments out and back */
+    for (int i = 0; i < 64; i++)
+        b[i] = buf_get(&p);
+    for (int i = 0; i < 64; i++)
+        buf_unref(b[i]);
+    assert_int_equal(p.nfree, 64);
+    /* the burst drew the list down to 0: nothing is spare yet */
+    assert_int_equal(bufpool_trim(&p), 0);
+    assert_int_equal(p.nfree, 64);
+    /* steady traffic of 8 at a time for a period: 56 were never needed */
+    for (int i = 0; i < 8; i++)
+        b[i] = buf_get(&p);
+    for (int i = 0; i < 8; i++)
+        buf_unref(b[i]);
+    assert_int_equal(bufpool_trim(&p), 56);
+    assert_int_equal(p.nfree, 8);
+    assert_int_equal(p.nlive, 8);
+    /* an idle period: the rest goes too */
+    assert_int_equal(bufpool_trim(&p), 8);
+    assert_int_equal(p.nlive, 0);
+    bufpool_destroy(&p);
+}
+
+static void
 test_span_across_segments(void **state)
 {
     struct bufpool p;
@@ -243,6 +274,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_get_unref_free_list_bound),
+        cmocka_unit_test(test_trim_gives_back_what_was_not_needed),
         cmocka_unit_test(test_span_across_segments),
         cmocka_unit_test(test_iov_merges_adjacent),
         cmocka_unit_test(test_chain_locate_consume),
