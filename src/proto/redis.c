@@ -404,6 +404,14 @@ merge_pass(struct msg *parent, struct msg *frsp, const struct proto_ctx *ctx)
     return KM_OK;
 }
 
+/* Answer a split request with an error line made here. */
+static int
+merge_error(struct msg *parent, const char *text, const struct proto_ctx *ctx)
+{
+    parent->rsp = NULL;
+    return reply_error_text(parent, text, ctx);
+}
+
 static int
 redis_merge(struct msg *parent, const struct proto_ctx *ctx)
 {
@@ -411,13 +419,25 @@ redis_merge(struct msg *parent, const struct proto_ctx *ctx)
     char hdr[32];
     int n;
 
-    /* any error (or a reply of the wrong shape) answers for the whole request */
+    /* MGET: each fragment must answer one element per key it asked for; count them
+     * (nfrag_done of each fragment serves as a counter, then as its cursor) */
+    if (parent->merge == MERGE_ARRAY) {
+        for (uint32_t i = 0; i < parent->nfrag; i++)
+            parent->frags[i]->nfrag_done = 0;
+        for (uint32_t k = 0; k < nkeys; k++)
+            parent->frags[parent->keyfrag[k]]->nfrag_done++;
+    }
+
+    /* an error answers for the whole request; a reply of the wrong shape too, as an error */
     for (uint32_t i = 0; i < parent->nfrag; i++) {
         struct msg *fr = parent->frags[i]->rsp;
         bool ok;
+        if (fr->is_error)
+            return merge_pass(parent, fr, ctx);
         switch (parent->merge) {
         case MERGE_ARRAY:
-            ok = fr->type == '*' && fr->ntok == (uint32_t)fr->ival;
+            ok = fr->type == '*' && fr->ival >= 0 && fr->ntok == (uint64_t)fr->ival &&
+                 fr->ntok == parent->frags[i]->nfrag_done;
             break;
         case MERGE_SUM:
             ok = fr->type == ':';
@@ -427,7 +447,7 @@ redis_merge(struct msg *parent, const struct proto_ctx *ctx)
             break;
         }
         if (!ok)
-            return merge_pass(parent, fr, ctx);
+            return merge_error(parent, "ERR unexpected reply from a server to a split command", ctx);
     }
 
     struct msg *r = msg_get(ctx->mc);
@@ -437,8 +457,13 @@ redis_merge(struct msg *parent, const struct proto_ctx *ctx)
 
     if (parent->merge == MERGE_SUM) {
         int64_t sum = 0;
-        for (uint32_t i = 0; i < parent->nfrag; i++)
-            sum += parent->frags[i]->rsp->ival;
+        for (uint32_t i = 0; i < parent->nfrag; i++) {
+            if (__builtin_add_overflow(sum, parent->frags[i]->rsp->ival, &sum)) {
+                msg_put(ctx->mc, r);
+                parent->rsp = NULL;
+                return merge_error(parent, "ERR counts from the servers overflow", ctx);
+            }
+        }
         r->type = ':';
         r->ival = sum;
         n = snprintf(hdr, sizeof(hdr), ":%lld\r\n", (long long)sum);

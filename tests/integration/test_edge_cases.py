@@ -371,6 +371,30 @@ def test_fragment_fails_mid_reply(redis_factory, proxy_factory, fake):
         assert fake.accepted() == 3, fake.events()
 
 
+def test_fragment_reply_of_wrong_shape(redis_factory, proxy_factory, fake):
+    """A server answers its MGET fragment (two keys) with a well-formed array of one
+    element, and its DEL fragment with a count that overflows the sum: the client gets an
+    error reply for each command, in its place, never a short or shifted array, and the
+    connection goes on."""
+    real = redis_factory(1)[0]
+    servers = [real, fake]
+    proxy = proxy_factory(servers, timeout=3000)
+    kr = _keys_on(0, servers, "sr:", 2)
+    kf = _keys_on(1, servers, "sf:", 2)
+    with RespConn(proxy.port, timeout=5) as c:
+        for k in kr:
+            assert c.call("SET", k, "real-" + k) == b"OK"
+        fake.on(kf[0], send=b"*1\r\n$1\r\nx\r\n", times=1)
+        c.send_raw(encode("MGET", kr[0], kf[0], kr[1], kf[1]) + encode("GET", kr[1]))
+        got = _read_n(c, 2, timeout=3)
+        assert isinstance(got[0], Error) and got[0].startswith(b"ERR"), describe(got[0])
+        assert got[1] == ("real-" + kr[1]).encode(), got
+        fake.on(kf[0], send=b":9223372036854775807\r\n", times=1)
+        reply = c.call("DEL", kr[0], kf[0])
+        assert isinstance(reply, Error) and reply.startswith(b"ERR"), describe(reply)
+        assert c.call("PING") == b"PONG"
+
+
 def test_server_fails_after_client_left(redis_factory, proxy_factory, fake):
     """A client sends a GET and an MGET (split over a real server and the fake) and
     leaves; 300 ms later the fake sends half a reply and closes. Failing requests

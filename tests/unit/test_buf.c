@@ -261,9 +261,9 @@ test_tok_int(void **state)
     struct tok neg = { c.head, 6, 0, 20, 0, 0, 0 };           /* spans two segments */
     assert_int_equal(msg_tok_int(&neg, &v), 0);
     assert_true(v == INT64_MIN);
-    struct tok bad = { c.head, 26, 0, 1, 0, 0, 0 };
+    struct tok bad = { c.head->next, 10, 0, 1, 0, 0, 0 };      /* stream offset 26 */
     assert_int_equal(msg_tok_int(&bad, &v), -1);
-    struct tok over = { c.head, 27, 0, 19, 0, 0, 0 };
+    struct tok over = { c.head->next, 11, 0, 19, 0, 0, 0 };    /* 27, runs on */
     assert_int_equal(msg_tok_int(&over, &v), -1);
     chain_release(&c);
     bufpool_destroy(&p);
