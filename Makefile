@@ -51,11 +51,79 @@ test-integration: $(BUILD)/keymux
 run: deps $(BUILD)/keymux
 	sh scripts/run.sh $(BUILD)/keymux
 
+# fault soak: model-checked traffic through keymux while backends are killed/stopped/slowed
+SOAK_SECONDS ?= 600
+.PHONY: soak
+soak: $(BUILD)/keymux
+	$(PYTHON) tests/soak/soak.py --keymux $(BUILD)/keymux --duration $(SOAK_SECONDS) $(SOAK_FLAGS)
+
+# The binary, the config (an existing one is kept), the systemd unit and the SysV init
+# script; the unit and the script get the binary's path under $(PREFIX).
 install: $(BUILD)/keymux
 	install -D -m 0755 $(BUILD)/keymux $(DESTDIR)$(PREFIX)/sbin/keymux
-	install -D -m 0644 conf/keymux.yml $(DESTDIR)/etc/keymux/keymux.yml
+	@if [ -e $(DESTDIR)/etc/keymux/keymux.yml ]; then \
+	    echo "keeping the existing $(DESTDIR)/etc/keymux/keymux.yml"; \
+	else \
+	    echo "install -D -m 0644 conf/keymux.yml $(DESTDIR)/etc/keymux/keymux.yml"; \
+	    install -D -m 0644 conf/keymux.yml $(DESTDIR)/etc/keymux/keymux.yml; \
+	fi
+	install -d $(DESTDIR)/lib/systemd/system $(DESTDIR)/etc/init.d
+	sed 's|/usr/local/sbin/keymux|$(PREFIX)/sbin/keymux|g' contrib/keymux.service \
+	    > $(DESTDIR)/lib/systemd/system/keymux.service
+	chmod 0644 $(DESTDIR)/lib/systemd/system/keymux.service
+	sed 's|/usr/local/sbin/keymux|$(PREFIX)/sbin/keymux|g' contrib/keymux.init \
+	    > $(DESTDIR)/etc/init.d/keymux
+	chmod 0755 $(DESTDIR)/etc/init.d/keymux
 
 clean:
 	rm -rf $(BUILD)
+
+# keymux against nutcracker, side by side (bench/bench.py; BENCH_QUICK=1 for a short run).
+.PHONY: bench
+bench: all deps
+	@mkdir -p $(BUILD)/bench
+	$(CC) -O2 -g -std=gnu11 -Wall -Wextra -Werror -Wshadow -o $(BUILD)/bench/kmload bench/kmload.c
+	$(PYTHON) bench/bench.py --keymux $(BUILD)/keymux --loader $(BUILD)/bench/kmload
+
+# Sanitizers: keymux and the unit tests built with ASan + UBSan into build-asan/ (CFLAGS
+# goes through the environment so the flags above are still appended), then every unit
+# test (each one, even after a failure) and the whole integration suite. A report aborts
+# the process (the harness fails the test whose proxy died or crashed at shutdown) and is
+# written to $(ASAN_LOGS)/, so that processes whose stderr nobody reads (daemons, piped
+# helpers) are caught too: any file there fails the run and is shown. clang by default:
+# gcc's UBSan ignores log_path next to ASan.
+ASAN_CC     ?= clang
+ASAN_BUILD  ?= build-asan
+ASAN_CFLAGS ?= -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+ASAN_LOGS   := $(CURDIR)/$(ASAN_BUILD)/sanitizer-logs
+ASAN_UNIT   := $(patsubst tests/unit/%.c,$(ASAN_BUILD)/tests/%,$(UNIT_SRC))
+.PHONY: test-asan
+test-asan: deps
+	@rm -rf $(ASAN_LOGS) && mkdir -p $(ASAN_LOGS)
+	@export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:log_path=$(ASAN_LOGS)/asan \
+	    UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1:log_path=$(ASAN_LOGS)/ubsan \
+	    CFLAGS="$(ASAN_CFLAGS)"; \
+	rc=0; \
+	$(MAKE) -k CC=$(ASAN_CC) BUILD=$(ASAN_BUILD) $(ASAN_UNIT) || rc=1; \
+	for t in $(ASAN_UNIT); do \
+	    echo "== $$t"; [ -x "$$t" ] && "$$t" || { echo "test-asan: $$t FAILED"; rc=1; }; \
+	done; \
+	$(MAKE) CC=$(ASAN_CC) BUILD=$(ASAN_BUILD) test-integration || rc=1; \
+	for f in $(ASAN_LOGS)/*; do \
+	    [ -e "$$f" ] || continue; rc=1; echo "==== sanitizer report $$f"; cat "$$f"; \
+	done; \
+	[ $$rc = 0 ] && echo "test-asan: passed, no sanitizer report" || echo "test-asan: FAILED"; \
+	exit $$rc
+
+# libFuzzer targets (clang; fuzz/README.md): built into $(BUILD)/fuzz/, each run for
+# FUZZ_SECONDS by `make fuzz`, for 30 s by `make fuzz-ci`.
+FUZZ_SECONDS ?= 120
+.PHONY: fuzz fuzz-ci
+fuzz: deps
+	sh fuzz/fuzz.sh build $(BUILD)/fuzz
+	sh fuzz/fuzz.sh run $(BUILD)/fuzz $(FUZZ_SECONDS)
+fuzz-ci: deps
+	sh fuzz/fuzz.sh build $(BUILD)/fuzz
+	sh fuzz/fuzz.sh run $(BUILD)/fuzz 30
 
 -include $(LIB_OBJ:.o=.d) $(MAIN_OBJ:.o=.d)

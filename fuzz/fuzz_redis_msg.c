@@ -1,0 +1,839 @@
+/* fuzz/fuzz_redis_msg.c: libFuzzer target for the Redis message path: segment chains, planning, fragments and merges. */
+#include "fuzz_util.h"
+
+#include "core/buf.h"
+#include "core/common.h"
+#include "proto/msg.h"
+#include "proto/proto.h"
+#include "proto/resp.h"
+
+#include <sys/uio.h>
+
+/*
+ * What the proxy core does with a client's bytes, without sockets: the input (after one
+ * set-up byte) is a client's request stream. It is read into a segment chain of tiny
+ * segments (512 bytes or a little more) in PRNG-sized reads, and tokenized with
+ * proto_redis exactly as src/proxy/conn.c does (messages take their bytes by reference,
+ * tokens are located in the chain). Each complete request goes through req_plan, then:
+ *  - PLAN_LOCAL / PLAN_ERROR: the reply made on the spot must be well-formed RESP;
+ *  - PLAN_SINGLE / PLAN_SAMESRV: the request is forwarded whole (its out must be exactly
+ *    the client's bytes) and a synthesised reply passes back through unchanged;
+ *  - PLAN_SPLIT: keys are routed with a made-up key -> server map derived from the input;
+ *    one fragment per server is built with proto_redis.frag, the parent's input is
+ *    dropped as the core does, and each fragment must re-parse as a request with the
+ *    command and exactly its keys (and values). A well-formed reply is synthesised for
+ *    each fragment (sometimes an error, sometimes a reply of the wrong shape), pipelined
+ *    into a server chain in PRNG-sized reads, tokenized as the core does, and merged
+ *    with proto_redis.merge. The merged reply must be well-formed and, when every
+ *    fragment answered as Redis does, exactly the expected bytes (elements in the
+ *    client's key order, the sum, or +OK); otherwise the first bad reply passed through.
+ * Every out list is written the way the core writes it (span_iov into a few iovecs) and
+ * compared with span_copy. At the end everything is released and the pools must be back
+ * to nothing but the scratch segment: no segment and no message may leak.
+ */
+
+#define MAX_SRV 6
+
+/* Which lies the synthesised servers tell, as a bit mask: 1 = an integer reply near
+ * INT64_MAX to DEL/EXISTS/..., 2 = an MGET array reply of the wrong count. Both are
+ * replies no correct Redis gives, yet the proxy must survive them. Build with
+ * -DFZ_SERVER_LIES=0 to explore the rest once one of them has been reported. */
+#ifndef FZ_SERVER_LIES
+#define FZ_SERVER_LIES 3
+#endif
+
+/* A byte string that grows. */
+struct bytes {
+    uint8_t *p;
+    size_t n, cap;
+};
+
+static void
+bytes_add(struct bytes *b, const void *p, size_t n)
+{
+    if (b->n + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->n + n)
+            cap *= 2;
+        uint8_t *q = realloc(b->p, cap);
+        if (q == NULL)
+            abort();
+        b->p = q;
+        b->cap = cap;
+    }
+    if (n > 0 && p != NULL)
+        memcpy(b->p + b->n, p, n);   /* p NULL: just reserve */
+    b->n += n;
+}
+
+static void
+bytes_fmt(struct bytes *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+bytes_fmt(struct bytes *b, const char *fmt, ...)
+{
+    char tmp[64];
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    FZ_CHECK(n > 0 && (size_t)n < sizeof(tmp), "format overflow");
+    bytes_add(b, tmp, (size_t)n);
+}
+
+/* One side's input: a chain and the tokenizer over it, as struct conn_in in the core. */
+struct reader {
+    struct chain in;
+    union parser ps;
+    struct msg *cur;
+    struct buf *cur_b;
+    uint64_t cur_b_abs;
+    uint64_t cur_start;
+    struct buf *cur_sb;
+    uint32_t cur_soff;
+    bool fresh;
+    bool keep_toks;
+};
+
+struct world {
+    const struct proto *pr;
+    struct bufpool bp;
+    struct msgcache mc;
+    struct proto_ctx ctx;
+    struct proto_limits lim;
+    bool use_lim;
+    bool authed;
+    struct fz_rng rng;
+    uint64_t salt;           /* of the made-up key -> server map */
+    uint32_t nsrv;
+
+    const uint8_t *stream;   /* the client's bytes */
+    size_t len;
+    struct reader cl;        /* client side */
+    struct reader sv;        /* server side: one upstream carrying every reply */
+    struct bytes wire;       /* scratch: a message's out as written */
+    struct bytes wire2;
+
+    /* replies the server side still owes, oldest first (the in-flight FIFO) */
+    struct msg *fifo[64];
+    uint32_t fifo_head, fifo_n;
+    bool closed;             /* the client connection was closed (QUIT, bad request) */
+};
+
+/* --------------------------------------------------------------- writing out */
+
+/* What the core would write for m: its out spans gathered by span_iov into at most four
+ * iovecs at a time (as a writev), checked against span_copy. Left in w->wire. */
+static void
+write_out(struct world *w, const struct msg *m)
+{
+    struct iovec iov[4];
+    int niov = 0;
+    uint64_t total = 0;
+
+    w->wire.n = 0;
+    w->wire2.n = 0;
+    for (uint32_t i = 0; i < m->nout; i++) {
+        const struct span *s = &m->out[i];
+        uint64_t skip = 0;
+
+        FZ_CHECK(s->b != NULL || s->len == 0, "out span %u without a segment", i);
+        /* span_copy reference */
+        size_t at = w->wire2.n;
+        bytes_add(&w->wire2, NULL, (size_t)s->len);
+        FZ_CHECK(span_copy(s, 0, w->wire2.p + at, (size_t)s->len) == s->len, "span_copy short");
+        total += s->len;
+        while (skip < s->len) {
+            uint64_t got = span_iov(s, skip, iov, (int)KM_ARRAY_LEN(iov), &niov);
+            skip += got;
+            if (skip < s->len || niov == (int)KM_ARRAY_LEN(iov)) {
+                for (int k = 0; k < niov; k++)
+                    bytes_add(&w->wire, iov[k].iov_base, iov[k].iov_len);
+                niov = 0;
+            }
+        }
+    }
+    for (int k = 0; k < niov; k++)
+        bytes_add(&w->wire, iov[k].iov_base, iov[k].iov_len);
+    FZ_CHECK(total == m->outlen, "outlen %llu, spans hold %llu", (unsigned long long)m->outlen,
+             (unsigned long long)total);
+    FZ_CHECK(w->wire.n == w->wire2.n && memcmp(w->wire.p, w->wire2.p, w->wire.n) == 0,
+             "span_iov gives %zu bytes, span_copy %zu (or different ones)", w->wire.n, w->wire2.n);
+}
+
+/* s[0..n) is exactly one well-formed RESP reply; its type and value. */
+static void
+check_reply(const uint8_t *s, size_t n, char *type, int64_t *ival, uint64_t *nelem)
+{
+    struct resp_rsp_parser p;
+    struct resp_elem el;
+    size_t off = 0, used;
+    int ev;
+
+    resp_rsp_init(&p);
+    *nelem = 0;
+    for (;;) {
+        ev = resp_rsp_feed(&p, s + off, n - off, &used, &el);
+        off += used;
+        if (ev == RESP_EV_ARG) {
+            (*nelem)++;
+            continue;
+        }
+        break;
+    }
+    FZ_CHECK(ev == RESP_EV_DONE && off == n, "reply of %zu bytes is not one RESP value (event %d "
+             "after %zu bytes: %s): %.*s", n, ev, off, p.err ? p.err : "-", (int)(n < 200 ? n : 200),
+             (const char *)s);
+    *type = p.type;
+    *ival = p.ival;
+}
+
+/* ----------------------------------------------------------------- replies */
+
+/* Append one RESP value to b (a reply element for key bytes k[0..kl)). */
+static void
+synth_value(struct world *w, struct bytes *b, const uint8_t *k, size_t kl)
+{
+    switch (fz_below(&w->rng, 10)) {
+    case 0:
+        bytes_fmt(b, "$-1\r\n");
+        break;
+    case 1:
+        bytes_fmt(b, ":%lld\r\n", (long long)fz_below(&w->rng, 1000) - 500);
+        break;
+    case 2:
+        bytes_fmt(b, "*2\r\n+ok\r\n$0\r\n\r\n");
+        break;
+    case 3:
+        bytes_fmt(b, "_\r\n");
+        break;
+    case 4: {
+        /* long enough to run across segments */
+        size_t l = 300 + (size_t)fz_below(&w->rng, 900);
+        bytes_fmt(b, "$%zu\r\n", l);
+        for (size_t i = 0; i < l; i++) {
+            uint8_t c = (uint8_t)('a' + (i * 7 + l) % 26);
+            bytes_add(b, &c, 1);
+        }
+        bytes_add(b, "\r\n", 2);
+        break;
+    }
+    default:
+        bytes_fmt(b, "$%zu\r\n", kl);
+        bytes_add(b, k, kl);
+        bytes_add(b, "\r\n", 2);
+        break;
+    }
+}
+
+/* Feed bytes to the server side in PRNG-sized reads and tokenize after each read. */
+static void server_read(struct world *w, const uint8_t *p, size_t n);
+
+/* -------------------------------------------------------------- tokenizing */
+
+static void on_request(struct world *w, struct msg *m, uint64_t start);
+static void on_reply(struct world *w, struct msg *rsp);
+
+static void
+begin_msg(struct world *w, struct reader *r, uint64_t msglen)
+{
+    struct msg *m = msg_get(&w->mc);
+    uint32_t off;
+
+    FZ_CHECK(m != NULL, "msg_get failed");
+    r->cur = m;
+    FZ_CHECK(msglen <= r->in.pabs - r->in.head_abs - r->in.hoff, "message of %llu bytes starts "
+             "before the chain's first needed byte", (unsigned long long)msglen);
+    r->cur_start = r->in.pabs - msglen;
+    r->cur_b = r->in.head;
+    r->cur_b_abs = r->in.head_abs;
+    chain_locate(&r->cur_b, &r->cur_b_abs, r->cur_start, &off);
+    r->cur_sb = r->cur_b;
+    r->cur_soff = off;
+}
+
+static void
+req_start(struct world *w)
+{
+    w->pr->req_init(&w->cl.ps);
+    if (w->use_lim && w->pr->req_limits != NULL)
+        w->pr->req_limits(&w->cl.ps, &w->lim);
+}
+
+/* Tokenize what the reader's chain holds, as the core's parse() does. */
+static void
+parse(struct world *w, struct reader *r, bool is_req)
+{
+    const struct proto *pr = w->pr;
+    bool more = false;
+
+    while (!w->closed && (more || r->in.pabs < r->in.end_abs)) {
+        struct ptok t;
+        size_t used = SIZE_MAX;
+        size_t n = r->in.pb->len - r->in.poff;
+        const uint8_t *p = r->in.pb->data + r->in.poff;
+        int ev;
+
+        memset(&t, 0, sizeof(t));
+        if (!is_req && r->fresh) {
+            FZ_CHECK(w->fifo_n > 0, "the server side has bytes with no request in flight");
+            struct msg *req = w->fifo[w->fifo_head];
+            r->keep_toks = req->parent != NULL &&
+                           (req->parent->merge == MERGE_ARRAY || req->parent->merge == MERGE_VALUES);
+            pr->rsp_init(&r->ps, req, r->keep_toks);
+            r->fresh = false;
+        }
+        ev = is_req ? pr->req_feed(&r->ps, p, n, &used, &t) : pr->rsp_feed(&r->ps, p, n, &used, &t);
+        FZ_CHECK(used <= n, "used %zu of %zu", used, n);
+        chain_advance(&r->in, used);
+        more = ev == PEV_TOKEN;
+
+        switch (ev) {
+        case PEV_AGAIN:
+            FZ_CHECK(used == n, "AGAIN after %zu of %zu", used, n);
+            break;
+
+        case PEV_TOKEN:
+        case PEV_DONE: {
+            uint64_t msglen = is_req ? pr->req_len(&r->ps) : pr->rsp_len(&r->ps);
+            if (r->cur == NULL)
+                begin_msg(w, r, msglen);
+            struct msg *m = r->cur;
+            if (ev == PEV_TOKEN) {
+                if (is_req || r->keep_toks) {
+                    struct tok tk = { NULL, 0, t.aux, t.len, is_req ? t.pos : t.kpos, t.klen, t.type };
+                    FZ_CHECK(t.pos + t.len <= msglen, "token past its message");
+                    chain_locate(&r->cur_b, &r->cur_b_abs, r->cur_start + t.pos, &tk.off);
+                    tk.b = r->cur_b;
+                    FZ_CHECK(msg_tok_push(m, &tk) == KM_OK, "msg_tok_push failed");
+                }
+                break;
+            }
+            m->raw.b = r->cur_sb;
+            m->raw.off = r->cur_soff;
+            m->raw.len = msglen;
+            span_hold(&m->raw);
+            chain_consume(&r->in);
+            r->cur = NULL;
+            if (is_req) {
+                on_request(w, m, r->cur_start);
+                req_start(w);
+            } else {
+                pr->rsp_done(m, &r->ps);
+                r->fresh = true;
+                on_reply(w, m);
+            }
+            break;
+        }
+
+        default:
+            /* a bad request closes the client; the replies here are all well-formed */
+            FZ_CHECK(is_req, "a synthesised reply did not parse: %s", pr->rsp_err(&r->ps));
+            {
+                bool recoverable = true;
+                const char *why = pr->req_err(&r->ps, &recoverable);
+                FZ_CHECK(why != NULL && !recoverable, "redis request errors close the connection");
+            }
+            w->closed = true;
+            break;
+        }
+    }
+}
+
+/* After a read: an idle side holds no segment (conn_read does the same). */
+static void
+maybe_idle(struct world *w, struct reader *r, bool is_req)
+{
+    bool idle = r->cur == NULL && r->in.pabs == r->in.end_abs &&
+                (is_req ? w->pr->req_len(&r->ps) == 0 : r->fresh);
+    if (idle && r->in.head != NULL)
+        chain_release(&r->in);
+}
+
+static void
+server_read(struct world *w, const uint8_t *p, size_t n)
+{
+    size_t off = 0;
+
+    while (off < n) {
+        size_t room;
+        uint8_t *dst = chain_space(&w->sv.in, &w->bp, &room);
+        FZ_CHECK(dst != NULL && room > 0, "chain_space gave no room");
+        size_t k = fz_chunk_len(&w->rng, n - off);
+        if (k == 0)
+            k = 1;
+        if (k > room)
+            k = room;
+        memcpy(dst, p + off, k);
+        chain_commit(&w->sv.in, k);
+        off += k;
+        parse(w, &w->sv, false);
+        maybe_idle(w, &w->sv, false);
+    }
+}
+
+/* ------------------------------------------------------------ the requests */
+
+/* Where a token's data is in the client stream. */
+static uint64_t
+tok_data_at(const struct tok *t, uint64_t start)
+{
+    return start + t->kpos + t->aux;
+}
+
+/* The made-up server of a key. */
+static uint32_t
+route(const struct world *w, const uint8_t *k, size_t kl)
+{
+    uint64_t h = 0xcbf29ce484222325ULL ^ w->salt;
+
+    for (size_t i = 0; i < kl; i++) {
+        h ^= k[i];
+        h *= 0x100000001b3ULL;
+    }
+    return (uint32_t)(h % w->nsrv);
+}
+
+/* What the synthesised servers said, and so what the merged reply must be. */
+struct plan_state {
+    struct bytes elems;      /* MGET: the element for each key, in the client's key order */
+    int64_t sum;             /* DEL & co: the true sum */
+    bool overflow;           /* the true sum does not fit in int64 */
+    bool lied;               /* a fragment answered with an array of the wrong count */
+    int first_bad;           /* first fragment (in order) whose reply is not mergeable, or -1 */
+    struct bytes *frag_rsp;  /* [nfrag] the bytes each fragment's reply was */
+};
+
+static void
+check_whole(struct world *w, struct msg *m, uint64_t start)
+{
+    /* forwarded whole: out is the client's bytes */
+    FZ_CHECK(msg_out_borrow(m, m->raw.b, m->raw.off, m->raw.len) == KM_OK, "borrow failed");
+    write_out(w, m);
+    FZ_CHECK(w->wire.n == m->raw.len && memcmp(w->wire.p, w->stream + start, w->wire.n) == 0,
+             "a request forwarded whole is not the client's bytes");
+    msg_out_release(m);
+}
+
+/* Send m whole to a server, answer it with a synthesised value and check it comes back as is. */
+static void
+serve_whole(struct world *w, struct msg *m, uint64_t start)
+{
+    struct bytes rsp = { 0 };
+
+    check_whole(w, m, start);
+    synth_value(w, &rsp, (const uint8_t *)"v", 1);
+    w->fifo_head = 0;
+    w->fifo_n = 1;
+    w->fifo[0] = m;
+    server_read(w, rsp.p, rsp.n);
+    FZ_CHECK(w->fifo_n == 0 && m->rsp != NULL, "no reply paired with the request");
+    write_out(w, m->rsp);
+    FZ_CHECK(w->wire.n == rsp.n && memcmp(w->wire.p, rsp.p, rsp.n) == 0,
+             "a passed-through reply differs from the server's");
+    free(rsp.p);
+}
+
+static void
+split(struct world *w, struct msg *m, uint64_t start)
+{
+    uint32_t nkeys = (m->key_last - m->key_first) / m->key_step + 1;
+    int32_t slot[MAX_SRV];
+    uint32_t nfrag = 0;
+    uint8_t kbuf[64];
+
+    for (int i = 0; i < MAX_SRV; i++)
+        slot[i] = -1;
+    m->keyfrag = malloc(nkeys * sizeof(*m->keyfrag));
+    FZ_CHECK(m->keyfrag != NULL, "malloc");
+    for (uint32_t k = 0; k < nkeys; k++) {
+        const struct tok *t = &m->tok[m->key_first + k * m->key_step];
+        size_t got = msg_tok_copy(t, 0, kbuf, sizeof(kbuf));
+        FZ_CHECK(got == KM_MIN(t->len, sizeof(kbuf)), "msg_tok_copy gave %zu of %llu", got,
+                 (unsigned long long)t->len);
+        FZ_CHECK(memcmp(kbuf, w->stream + tok_data_at(t, start), got) == 0, "key bytes differ");
+        uint32_t s = route(w, kbuf, got);
+        if (slot[s] < 0)
+            slot[s] = (int32_t)nfrag++;
+        m->keyfrag[k] = (uint32_t)slot[s];
+    }
+    if (nfrag == 1) {
+        free(m->keyfrag);
+        m->keyfrag = NULL;
+        m->merge = MERGE_NONE;
+        serve_whole(w, m, start);
+        return;
+    }
+
+    /* key numbers grouped by fragment, client order within each (as forward.c) */
+    uint32_t *keys = malloc(nkeys * sizeof(*keys));
+    uint32_t *kstart = calloc(nfrag + 1, sizeof(*kstart));
+    uint32_t *fill = calloc(nfrag, sizeof(*fill));
+    m->frags = calloc(nfrag, sizeof(*m->frags));
+    FZ_CHECK(keys && kstart && fill && m->frags, "malloc");
+    for (uint32_t k = 0; k < nkeys; k++)
+        kstart[m->keyfrag[k] + 1]++;
+    for (uint32_t f = 0; f < nfrag; f++)
+        kstart[f + 1] += kstart[f];
+    for (uint32_t k = 0; k < nkeys; k++) {
+        uint32_t f = m->keyfrag[k];
+        keys[kstart[f] + fill[f]++] = k;
+    }
+
+    /* what each fragment must say: the command, then its keys (with values) */
+    uint32_t step = m->key_step;
+    uint64_t (*want)[2] = malloc((1 + (size_t)nkeys * step) * nfrag * sizeof(*want));
+    FZ_CHECK(want != NULL, "malloc");
+    for (uint32_t f = 0; f < nfrag; f++) {
+        struct msg *fr = msg_get(&w->mc);
+        FZ_CHECK(fr != NULL, "msg_get");
+        m->frags[f] = fr;
+        m->nfrag = f + 1;
+        fr->parent = m;
+        fr->cmd = m->cmd;
+        FZ_CHECK(w->pr->frag(fr, m, keys + kstart[f], kstart[f + 1] - kstart[f], &w->ctx) == KM_OK,
+                 "frag failed");
+    }
+    /* expected arguments, taken before the parent's input goes */
+    uint64_t (*wp)[2] = want;
+    for (uint32_t f = 0; f < nfrag; f++) {
+        (*wp)[0] = tok_data_at(&m->tok[0], start);
+        (*wp)[1] = m->tok[0].len;
+        wp++;
+        for (uint32_t i = kstart[f]; i < kstart[f + 1]; i++) {
+            for (uint32_t j = 0; j < step; j++) {
+                const struct tok *t = &m->tok[m->key_first + keys[i] * step + j];
+                (*wp)[0] = tok_data_at(t, start);
+                (*wp)[1] = t->len;
+                wp++;
+            }
+        }
+    }
+    msg_drop_input(m);
+
+    /* each fragment is a well-formed request with exactly its arguments */
+    wp = want;
+    for (uint32_t f = 0; f < nfrag; f++) {
+        struct resp_req_parser rq;
+        struct resp_arg a;
+        size_t off = 0, used;
+        uint32_t nargs = 1 + (kstart[f + 1] - kstart[f]) * step;
+        uint32_t seen = 0;
+        int ev;
+
+        write_out(w, m->frags[f]);
+        resp_req_init(&rq);
+        while ((ev = resp_req_feed(&rq, w->wire.p + off, w->wire.n - off, &used, &a)) == RESP_EV_ARG) {
+            off += used;
+            FZ_CHECK(seen < nargs, "fragment %u has more than %u arguments", f, nargs);
+            FZ_CHECK(a.len == (*wp)[1] && memcmp(w->wire.p + a.pos, w->stream + (*wp)[0], a.len) == 0,
+                     "fragment %u argument %u differs from the client's", f, seen);
+            seen++;
+            wp++;
+        }
+        off += used;
+        FZ_CHECK(ev == RESP_EV_DONE && off == w->wire.n && seen == nargs && !resp_req_inline(&rq),
+                 "fragment %u: event %d after %zu of %zu bytes, %u of %u arguments", f, ev, off,
+                 w->wire.n, seen, nargs);
+        /* written: the borrowed spans go at once */
+        msg_out_release(m->frags[f]);
+    }
+    free(want);
+
+    /* the servers answer, in fragment order on one pipelined connection */
+    struct plan_state ps;
+    memset(&ps, 0, sizeof(ps));
+    ps.first_bad = -1;
+    ps.frag_rsp = calloc(nfrag, sizeof(*ps.frag_rsp));
+    FZ_CHECK(ps.frag_rsp != NULL, "malloc");
+    /* MGET elements, in the client's key order */
+    struct bytes *kel = calloc(nkeys, sizeof(*kel));
+    FZ_CHECK(kel != NULL, "malloc");
+
+    struct bytes all = { 0 };
+    for (uint32_t f = 0; f < nfrag; f++) {
+        struct bytes *b = &ps.frag_rsp[f];
+        uint32_t cnt = kstart[f + 1] - kstart[f];
+        uint64_t odd = fz_below(&w->rng, 24);
+        bool bad = false;
+
+        if (odd == 0) {
+            bytes_fmt(b, "-ERR fragment %u refused\r\n", f);
+            bad = true;
+        } else if (odd == 1) {
+            /* a reply of the wrong shape for the merge */
+            if (m->merge == MERGE_ARRAY || m->merge == MERGE_SUM)
+                bytes_fmt(b, "+OK\r\n");
+            else
+                bytes_fmt(b, ":1\r\n");
+            bad = true;
+        } else if (m->merge == MERGE_ARRAY) {
+            /* odd == 2: a server that lies about the count (fewer or more elements) */
+            uint32_t n = cnt;
+            if (odd == 2 && (FZ_SERVER_LIES & 2) != 0) {
+                n = fz_below(&w->rng, 2) ? cnt + 1 : cnt - 1;
+                ps.lied = true;
+            }
+            bytes_fmt(b, "*%u\r\n", n);
+            for (uint32_t i = 0; i < n; i++) {
+                size_t at = b->n;
+                uint32_t key = i < cnt ? keys[kstart[f] + i] : keys[kstart[f]];
+                uint8_t kb[16];
+                size_t kl = (size_t)fz_below(&w->rng, sizeof(kb));
+                for (size_t q = 0; q < kl; q++)
+                    kb[q] = (uint8_t)('A' + (key + q) % 26);
+                synth_value(w, b, kb, kl);
+                if (i < cnt)
+                    bytes_add(&kel[key], b->p + at, b->n - at);
+            }
+        } else if (m->merge == MERGE_SUM) {
+            /* Redis counts at most the keys asked; rarely an enormous count */
+            int64_t v = (FZ_SERVER_LIES & 1) != 0 && fz_below(&w->rng, 32) == 0
+                            ? INT64_MAX - (int64_t)fz_below(&w->rng, 3)
+                            : (int64_t)fz_below(&w->rng, cnt + 1);
+            bytes_fmt(b, ":%lld\r\n", (long long)v);
+            if (__builtin_add_overflow(ps.sum, v, &ps.sum))
+                ps.overflow = true;
+        } else {
+            bytes_fmt(b, "+OK\r\n");
+        }
+        if (bad && ps.first_bad < 0)
+            ps.first_bad = (int)f;
+        bytes_add(&all, b->p, b->n);
+    }
+    for (uint32_t k = 0; k < nkeys; k++) {
+        bytes_add(&ps.elems, kel[k].p, kel[k].n);
+        free(kel[k].p);
+    }
+    free(kel);
+
+    w->fifo_head = 0;
+    w->fifo_n = nfrag;
+    for (uint32_t f = 0; f < nfrag; f++)
+        w->fifo[f] = m->frags[f];
+    server_read(w, all.p, all.n);
+    FZ_CHECK(w->fifo_n == 0 && m->rsp != NULL, "replies missing: %u in flight", w->fifo_n);
+
+    /* the merged reply */
+    char type;
+    int64_t ival;
+    uint64_t nelem;
+    write_out(w, m->rsp);
+    check_reply(w->wire.p, w->wire.n, &type, &ival, &nelem);
+    if (ps.first_bad >= 0 && !ps.lied) {
+        struct bytes *b = &ps.frag_rsp[ps.first_bad];
+        FZ_CHECK(w->wire.n == b->n && memcmp(w->wire.p, b->p, b->n) == 0,
+                 "the merge did not pass fragment %d's bad reply through", ps.first_bad);
+    } else if (ps.lied) {
+        /* an array of the wrong count must not be merged as if it were right: the client
+         * may get an error or a reply passed through, never nkeys elements made up of
+         * elements the server did not send for those keys */
+        if (type == '*' && ival == (int64_t)nkeys && ps.first_bad < 0) {
+            bool short_frag = false;
+            for (uint32_t f = 0; f < nfrag; f++) {
+                struct msg *fr = m->frags[f]->rsp;
+                if (fr->type == '*' && fr->ival >= 0 && (uint64_t)fr->ival < kstart[f + 1] - kstart[f])
+                    short_frag = true;
+            }
+            FZ_CHECK(!short_frag, "merged %u elements from a fragment reply with fewer elements than "
+                     "keys", nkeys);
+        }
+    } else if (m->merge == MERGE_ARRAY) {
+        char hdr[32];
+        int hl = snprintf(hdr, sizeof(hdr), "*%u\r\n", nkeys);
+        FZ_CHECK(type == '*' && ival == (int64_t)nkeys && nelem == nkeys, "merged %c%lld with %llu "
+                 "elements for %u keys", type, (long long)ival, (unsigned long long)nelem, nkeys);
+        FZ_CHECK(w->wire.n == (size_t)hl + ps.elems.n && memcmp(w->wire.p, hdr, (size_t)hl) == 0 &&
+                 memcmp(w->wire.p + hl, ps.elems.p, ps.elems.n) == 0,
+                 "merged elements are not the servers' elements in key order");
+    } else if (m->merge == MERGE_SUM) {
+        /* a sum past int64 cannot be right; what the client gets must still be one value */
+        FZ_CHECK(ps.overflow || (type == ':' && ival == ps.sum), "merged sum %c%lld, expected %lld", type,
+                 (long long)ival, (long long)ps.sum);
+    } else {
+        FZ_CHECK(type == '+' && w->wire.n == 5 && memcmp(w->wire.p, "+OK\r\n", 5) == 0,
+                 "merged MSET reply is not +OK");
+    }
+
+    for (uint32_t f = 0; f < nfrag; f++)
+        free(ps.frag_rsp[f].p);
+    free(ps.frag_rsp);
+    free(ps.elems.p);
+    free(all.p);
+    free(keys);
+    free(kstart);
+    free(fill);
+}
+
+static void
+on_request(struct world *w, struct msg *m, uint64_t start)
+{
+    uint8_t tmp[256];
+
+    /* the message's bytes and tokens are the client's */
+    FZ_CHECK(start + m->raw.len <= w->len, "message past the input");
+    for (uint64_t off = 0; off < m->raw.len; off += sizeof(tmp)) {
+        size_t got = span_copy(&m->raw, off, tmp, sizeof(tmp));
+        FZ_CHECK(got == KM_MIN(sizeof(tmp), m->raw.len - off), "span_copy gave %zu", got);
+        FZ_CHECK(memcmp(tmp, w->stream + start + off, got) == 0, "raw bytes differ at %llu",
+                 (unsigned long long)(start + off));
+    }
+    FZ_CHECK(m->ntok > 0, "request without tokens");
+    for (uint32_t i = 0; i < m->ntok; i++) {
+        const struct tok *t = &m->tok[i];
+        FZ_CHECK(t->kpos + t->aux + t->len <= m->raw.len, "token %u past its message", i);
+        size_t got = msg_tok_copy(t, 0, tmp, sizeof(tmp));
+        FZ_CHECK(got == KM_MIN(t->len, sizeof(tmp)) &&
+                 memcmp(tmp, w->stream + tok_data_at(t, start), got) == 0, "token %u bytes differ", i);
+    }
+
+    FZ_CHECK(w->pr->req_plan(m, &w->cl.ps, &w->ctx) == KM_OK, "req_plan failed");
+    switch (m->plan) {
+    case PLAN_LOCAL:
+    case PLAN_ERROR: {
+        char type;
+        int64_t ival;
+        uint64_t nelem;
+        FZ_CHECK(m->rsp != NULL && m->done, "local answer missing");
+        write_out(w, m->rsp);
+        check_reply(w->wire.p, w->wire.n, &type, &ival, &nelem);
+        FZ_CHECK(m->plan == PLAN_LOCAL || (type == '-' && m->rsp->is_error),
+                 "PLAN_ERROR answered with %c", type);
+        if (m->quit)
+            w->closed = true;
+        break;
+    }
+    case PLAN_DROP:
+        FZ_CHECK(m->done, "dropped request not done");
+        break;
+    case PLAN_SINGLE:
+    case PLAN_SAMESRV:
+    case PLAN_SPLIT:
+        FZ_CHECK(m->key_first >= 1 && m->key_step >= 1 && m->key_first <= m->key_last &&
+                 m->key_last < m->ntok && (m->key_last - m->key_first) % m->key_step == 0 &&
+                 m->key_last + m->key_step - 1 < m->ntok && m->key_extra < m->ntok,
+                 "keys %u..%u by %u (extra %u) in %u tokens", m->key_first, m->key_last,
+                 m->key_step, m->key_extra, m->ntok);
+        FZ_CHECK(m->rsp == NULL, "forwarded request already answered");
+        if (m->plan == PLAN_SPLIT) {
+            FZ_CHECK(m->merge == MERGE_ARRAY || m->merge == MERGE_OK || m->merge == MERGE_SUM,
+                     "split with merge %u", m->merge);
+            split(w, m, start);
+        } else {
+            serve_whole(w, m, start);
+        }
+        break;
+    default:
+        FZ_CHECK(false, "plan %u", m->plan);
+    }
+    msg_put(&w->mc, m);
+}
+
+static void
+on_reply(struct world *w, struct msg *rsp)
+{
+    FZ_CHECK(w->fifo_n > 0, "reply without a request");
+    struct msg *req = w->fifo[w->fifo_head++];
+    w->fifo_n--;
+
+    if (req->parent == NULL) {
+        /* a whole request's reply goes back as it came (upstream.c on_reply) */
+        FZ_CHECK(msg_out_borrow(rsp, rsp->raw.b, rsp->raw.off, rsp->raw.len) == KM_OK, "borrow");
+        req->rsp = rsp;
+        req->done = true;
+        return;
+    }
+    req->rsp = rsp;
+    req->done = true;
+    struct msg *parent = req->parent;
+    if (parent->merge == MERGE_ARRAY && rsp->type == '*' && rsp->ival >= 0)
+        FZ_CHECK(rsp->ntok == (uint64_t)rsp->ival, "array reply with %u elements kept, %lld declared",
+                 rsp->ntok, (long long)rsp->ival);
+    if (++parent->nfrag_done < parent->nfrag)
+        return;
+    FZ_CHECK(w->pr->merge(parent, &w->ctx) == KM_OK, "merge failed");
+    parent->done = true;
+}
+
+/* ------------------------------------------------------------------ driver */
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct world *w;
+    uint8_t cfg;
+    uint32_t segsize;
+
+    if (size < 1)
+        return 0;
+    w = calloc(1, sizeof(*w));
+    FZ_CHECK(w != NULL, "calloc");
+    cfg = data[0];
+    w->pr = &proto_redis;
+    w->stream = data + 1;
+    w->len = size - 1;
+    fz_rng_seed(&w->rng, data, size, 0x8888);
+    segsize = BUF_MIN_SIZE + ((cfg & 3) == 0 ? (uint32_t)fz_below(&w->rng, 512) : 0);
+    bufpool_init(&w->bp, segsize, (uint32_t)fz_below(&w->rng, 4));
+    msgcache_init(&w->mc, (uint32_t)fz_below(&w->rng, 4));
+    w->nsrv = 2 + (uint32_t)((cfg >> 2) % (MAX_SRV - 1));
+    w->salt = fz_rand(&w->rng);
+    w->ctx.bp = &w->bp;
+    w->ctx.mc = &w->mc;
+    if (cfg & 0x80) {
+        w->ctx.auth = "pw";
+        w->ctx.authed = &w->authed;
+    }
+    if ((cfg & 0x60) == 0x60) {
+        w->use_lim = true;
+        w->lim.max_bulk = fz_below(&w->rng, 64);
+        w->lim.max_args = 1 + fz_below(&w->rng, 16);
+        w->lim.max_value = 64;
+    }
+    req_start(w);
+    w->sv.fresh = true;
+
+    /* the client's reads */
+    size_t off = 0;
+    while (off < w->len && !w->closed) {
+        size_t room;
+        uint8_t *dst = chain_space(&w->cl.in, &w->bp, &room);
+        FZ_CHECK(dst != NULL && room > 0, "chain_space gave no room");
+        size_t k = fz_chunk_len(&w->rng, w->len - off);
+        if (k == 0)
+            k = 1;
+        if (k > room)
+            k = room;
+        memcpy(dst, w->stream + off, k);
+        chain_commit(&w->cl.in, k);
+        off += k;
+        parse(w, &w->cl, true);
+        if (!w->closed)
+            maybe_idle(w, &w->cl, true);
+    }
+
+    /* the connection goes: release everything, then nothing may be left */
+    if (w->cl.cur != NULL)
+        msg_put(&w->mc, w->cl.cur);
+    chain_release(&w->cl.in);
+    FZ_CHECK(w->sv.cur == NULL && w->fifo_n == 0, "server side not idle");
+    chain_release(&w->sv.in);
+    FZ_CHECK(w->mc.nlive == 0, "%llu messages leaked", (unsigned long long)w->mc.nlive);
+    FZ_CHECK(w->bp.nlive - w->bp.nfree == (w->bp.scratch != NULL ? 1u : 0u),
+             "segments: %llu live, %u free, scratch %s", (unsigned long long)w->bp.nlive, w->bp.nfree,
+             w->bp.scratch != NULL ? "held" : "none");
+    FZ_CHECK(w->bp.scratch == NULL || w->bp.scratch->refs == 1, "scratch segment has %u references",
+             w->bp.scratch->refs);
+    bufpool_destroy(&w->bp);
+    FZ_CHECK(w->bp.nlive == 0, "%llu segments left after bufpool_destroy",
+             (unsigned long long)w->bp.nlive);
+    msgcache_destroy(&w->mc);
+    free(w->wire.p);
+    free(w->wire2.p);
+    free(w);
+    return 0;
+}
