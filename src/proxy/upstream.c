@@ -277,7 +277,9 @@ upstream_open(struct worker *w, struct server *s, uint32_t slot)
     }
     fd = net_connect((const struct sockaddr *)&s->addr, s->addrlen, p->cf->tcpkeepalive);
     if (fd < 0) {
-        log_warn("pool %s: cannot connect to server %s: %s", p->cf->name, s->ident, strerror(-fd));
+        if (s->failures == 0)
+            log_warn("pool %s: cannot connect to server %s: %s", p->cf->name, s->ident,
+                     strerror(-fd));
         for (int i = 0; i < ninit; i++)
             msg_put(&w->mc, init[i]);
         free(u);
@@ -447,8 +449,14 @@ upstream_fail(struct upstream *u, const char *reason)
     struct pool *p = u->c.pool;
     struct server *s = u->srv;
 
-    log_warn("pool %s: server %s connection failed: %s (%u in flight)", p->cf->name, s->ident,
-             reason, u->ninflight);
+    /* the first failure in a row is news; the ones after it while the server stays
+     * down would flood the log at one line per attempt */
+    if (s->failures == 0)
+        log_warn("pool %s: server %s connection failed: %s (%u in flight)", p->cf->name,
+                 s->ident, reason, u->ninflight);
+    else
+        log_info("pool %s: server %s connection failed again: %s (%u in flight)", p->cf->name,
+                 s->ident, reason, u->ninflight);
     upstream_detach(u);
     pool_server_failed(p, s, km_now_ms());
 
