@@ -403,6 +403,7 @@ struct plan_state {
     bool overflow;           /* the true sum does not fit in int64 */
     bool lied;               /* a fragment answered with an array of the wrong count */
     int first_bad;           /* first fragment (in order) whose reply is not mergeable, or -1 */
+    bool first_bad_is_error; /* that reply is an error line (passed through) rather than a wrong shape */
     struct bytes *frag_rsp;  /* [nfrag] the bytes each fragment's reply was */
 };
 
@@ -599,8 +600,10 @@ split(struct world *w, struct msg *m, uint64_t start)
         } else {
             bytes_fmt(b, "+OK\r\n");
         }
-        if (bad && ps.first_bad < 0)
+        if (bad && ps.first_bad < 0) {
             ps.first_bad = (int)f;
+            ps.first_bad_is_error = odd == 0;
+        }
         bytes_add(&all, b->p, b->n);
     }
     for (uint32_t k = 0; k < nkeys; k++) {
@@ -622,10 +625,15 @@ split(struct world *w, struct msg *m, uint64_t start)
     uint64_t nelem;
     write_out(w, m->rsp);
     check_reply(w->wire.p, w->wire.n, &type, &ival, &nelem);
-    if (ps.first_bad >= 0 && !ps.lied) {
+    if (ps.first_bad >= 0 && !ps.lied && ps.first_bad_is_error) {
+        /* the first failing fragment is a server error: it answers for the whole command */
         struct bytes *b = &ps.frag_rsp[ps.first_bad];
         FZ_CHECK(w->wire.n == b->n && memcmp(w->wire.p, b->p, b->n) == 0,
-                 "the merge did not pass fragment %d's bad reply through", ps.first_bad);
+                 "the merge did not pass fragment %d's error through", ps.first_bad);
+    } else if (ps.first_bad >= 0 && !ps.lied) {
+        /* a reply of the wrong shape: the proxy answers with an error of its own */
+        FZ_CHECK(type == '-', "fragment %d's reply of the wrong shape merged as '%c'",
+                 ps.first_bad, type);
     } else if (ps.lied) {
         /* an array of the wrong count must not be merged as if it were right: the client
          * may get an error or a reply passed through, never nkeys elements made up of
