@@ -20,15 +20,21 @@ for port in 6380 6381; do
         --dir "$DIR" --logfile "$DIR/redis-$port.log" --daemonize no &
     PIDS="$PIDS $!"
 done
+# memcached refuses to run as root unless told which user to become
+MCUSER=""
+if [ "$(id -u)" -eq 0 ]; then
+    MCUSER="-u nobody"
+fi
 for port in 11212 11213; do
-    memcached -l 127.0.0.1 -p "$port" -U 0 &
+    # shellcheck disable=SC2086
+    memcached -l 127.0.0.1 -p "$port" -U 0 $MCUSER &
     PIDS="$PIDS $!"
 done
 sleep 0.5
 
-echo "keymux: redis pool 'alpha' at 127.0.0.1:22121 (try: redis-cli -p 22121 set foo bar)"
-echo "keymux: memcached pool 'beta' at 127.0.0.1:22122 (try: printf 'set a 0 0 1\\r\\nx\\r\\n' | nc -q1 127.0.0.1 22122)"
-echo "keymux: stats at 127.0.0.1:22222; Ctrl-C stops everything"
+printf '%s\n' "keymux: redis pool 'alpha' at 127.0.0.1:22121 (try: redis-cli -p 22121 set foo bar)"
+printf '%s\n' "keymux: memcached pool 'beta' at 127.0.0.1:22122 (any memcached client)"
+printf '%s\n' "keymux: stats at 127.0.0.1:22222 (JSON on connect); Ctrl-C stops everything"
 "$BIN" -c "$CONF" -a 127.0.0.1 -v 5 &
 KM=$!
 PIDS="$PIDS $KM"
