@@ -87,20 +87,6 @@ memc_req_err(const union parser *p, bool *recoverable)
     return p->mq.err != NULL ? p->mq.err : "ERROR";
 }
 
-/* Append the n bytes at s to m's out in scratch-sized pieces. */
-static int
-out_bytes(struct msg *m, const void *s, size_t n, const struct proto_ctx *ctx)
-{
-    while (n > 0) {
-        size_t take = KM_MIN(n, (size_t)256);
-        if (msg_out_bytes(m, ctx->bp, s, take) != KM_OK)
-            return KM_ERROR;
-        s = (const uint8_t *)s + take;
-        n -= take;
-    }
-    return KM_OK;
-}
-
 /* Answer m here with the n bytes at text (n may be 0: nothing is written back). */
 static int
 plan_reply(struct msg *m, uint8_t plan, const char *text, bool is_error,
@@ -336,7 +322,7 @@ memc_error(struct msg *rsp, const char *code, const char *reason, const struct p
     }
     rsp->is_error = true;
     rsp->type = MC_RSP_LINE;
-    return out_bytes(rsp, buf, (size_t)n, ctx);
+    return msg_out_bytes(rsp, ctx->bp, buf, (size_t)n);
 }
 
 /* Borrow len bytes of span s starting `skip` bytes into it. */
@@ -454,7 +440,7 @@ memc_bad_request(struct msg *rsp, const char *reason, const struct proto_ctx *ct
     rsp->type = MC_RSP_LINE;
     if (reason[0] == '\0')
         return KM_OK;
-    if (out_bytes(rsp, reason, strlen(reason), ctx) != KM_OK)
+    if (msg_out_bytes(rsp, ctx->bp, reason, strlen(reason)) != KM_OK)
         return KM_ERROR;
     return msg_out_bytes(rsp, ctx->bp, "\r\n", 2);
 }

@@ -166,8 +166,23 @@ msg_out_push(struct msg *m, struct span *s)
     return KM_OK;
 }
 
+static int out_bytes_piece(struct msg *m, struct bufpool *bp, const void *p, size_t n);
+
 int
 msg_out_bytes(struct msg *m, struct bufpool *bp, const void *p, size_t n)
+{
+    while (n > 0) {
+        size_t take = n < 256 ? n : 256;
+        if (out_bytes_piece(m, bp, p, take) != KM_OK)
+            return KM_ERROR;
+        p = (const uint8_t *)p + take;
+        n -= take;
+    }
+    return KM_OK;
+}
+
+static int
+out_bytes_piece(struct msg *m, struct bufpool *bp, const void *p, size_t n)
 {
     struct span s;
     uint8_t *dst;

@@ -123,7 +123,8 @@ int msg_tok_push(struct msg *m, const struct tok *t);
 /* Append a span to out, taking over the reference the caller holds; KM_OK or KM_ERROR,
  * in which case the span is released. */
 int msg_out_push(struct msg *m, struct span *s);
-/* Append a fresh copy of the n bytes at p to out (n <= 256, scratch segment). */
+/* Append a fresh copy of the n bytes at p to out (scratch segments, in pieces of at most
+ * 256 bytes). */
 int msg_out_bytes(struct msg *m, struct bufpool *bp, const void *p, size_t n);
 /* Append `len` bytes of the segment chain starting at (b, off), taking a new reference. */
 int msg_out_borrow(struct msg *m, struct buf *b, uint32_t off, uint64_t len);

@@ -59,24 +59,6 @@ redis_req_err(const union parser *p, bool *recoverable)
     return p->rq.err != NULL ? p->rq.err : "Protocol error";
 }
 
-struct msg *
-proto_reply_bytes(const struct proto_ctx *ctx, const void *p, size_t n)
-{
-    struct msg *r = msg_get(ctx->mc);
-    if (r == NULL)
-        return NULL;
-    while (n > 0) {
-        size_t take = KM_MIN(n, (size_t)256);
-        if (msg_out_bytes(r, ctx->bp, p, take) != KM_OK) {
-            msg_put(ctx->mc, r);
-            return NULL;
-        }
-        p = (const uint8_t *)p + take;
-        n -= take;
-    }
-    return r;
-}
-
 /* Reply with "-<text>\r\n" (text carries its own prefix such as "ERR "). */
 static int
 reply_error_text(struct msg *m, const char *text, const struct proto_ctx *ctx)
@@ -505,20 +487,6 @@ redis_error(struct msg *rsp, const char *code, const char *reason, const struct 
     return msg_out_bytes(rsp, ctx->bp, buf, (size_t)n);
 }
 
-/* Append the n bytes at p to m's out in scratch-sized pieces. */
-static int
-out_bytes_long(struct msg *m, const void *p, size_t n, const struct proto_ctx *ctx)
-{
-    while (n > 0) {
-        size_t take = KM_MIN(n, (size_t)256);
-        if (msg_out_bytes(m, ctx->bp, p, take) != KM_OK)
-            return KM_ERROR;
-        p = (const uint8_t *)p + take;
-        n -= take;
-    }
-    return KM_OK;
-}
-
 static int
 redis_conn_init(struct msg **out, int max, const char *auth, int db, const struct proto_ctx *ctx)
 {
@@ -533,9 +501,9 @@ redis_conn_init(struct msg **out, int max, const char *auth, int db, const struc
         m->swallow = true;
         m->cmd = RESP_CMD_AUTH;
         len = snprintf(hdr, sizeof(hdr), "*2\r\n$4\r\nAUTH\r\n$%zu\r\n", strlen(auth));
-        if (out_bytes_long(m, hdr, (size_t)len, ctx) != KM_OK ||
-            out_bytes_long(m, auth, strlen(auth), ctx) != KM_OK ||
-            out_bytes_long(m, "\r\n", 2, ctx) != KM_OK)
+        if (msg_out_bytes(m, ctx->bp, hdr, (size_t)len) != KM_OK ||
+            msg_out_bytes(m, ctx->bp, auth, strlen(auth)) != KM_OK ||
+            msg_out_bytes(m, ctx->bp, "\r\n", 2) != KM_OK)
             goto fail;
     }
     if (db != 0 && n < max) {
@@ -548,7 +516,7 @@ redis_conn_init(struct msg **out, int max, const char *auth, int db, const struc
         m->swallow = true;
         m->cmd = RESP_CMD_SELECT;
         len = snprintf(hdr, sizeof(hdr), "*2\r\n$6\r\nSELECT\r\n$%d\r\n%s\r\n", nl, num);
-        if (out_bytes_long(m, hdr, (size_t)len, ctx) != KM_OK)
+        if (msg_out_bytes(m, ctx->bp, hdr, (size_t)len) != KM_OK)
             goto fail;
     }
     return n;

@@ -1,0 +1,18 @@
+/* src/proto/proto.c: helpers both protocols use to make replies. */
+#include "proto/proto.h"
+
+#include "core/common.h"
+
+struct msg *
+proto_reply_bytes(const struct proto_ctx *ctx, const void *p, size_t n)
+{
+    struct msg *r = msg_get(ctx->mc);
+
+    if (r == NULL)
+        return NULL;
+    if (msg_out_bytes(r, ctx->bp, p, n) != KM_OK) {
+        msg_put(ctx->mc, r);
+        return NULL;
+    }
+    return r;
+}
