@@ -249,9 +249,24 @@ parse(struct conn *c, bool is_req, conn_msg_fn done, conn_err_fn bad)
                     : pr->rsp_feed(&in->ps, p, n, &used, &t);
         chain_advance(&in->in, used);
         more = ev == PEV_TOKEN;
-        if (is_req && ev != PEV_ERROR &&
-            pr->req_len(&in->ps) > (uint64_t)c->pool->cf->max_request_size)
-        {
+        if (ev == PEV_ERROR) {
+            bool recoverable = false;
+            const char *why = is_req ? pr->req_err(&in->ps, &recoverable) : pr->rsp_err(&in->ps);
+            int rc = bad(c, why, recoverable);
+            if (rc != KM_OK || !recoverable)
+                return KM_ERROR;
+            /* the bad line is consumed; carry on with the next request */
+            if (in->cur != NULL) {
+                msg_put(&conn_worker(c)->mc, in->cur);
+                in->cur = NULL;
+            }
+            chain_consume(&in->in);
+            req_start(c);
+            continue;
+        }
+        /* bytes of the message so far (all of it once DONE) */
+        uint64_t msglen = is_req ? pr->req_len(&in->ps) : pr->rsp_len(&in->ps);
+        if (is_req && msglen > (uint64_t)c->pool->cf->max_request_size) {
             bad(c, "Protocol error: request larger than max_request_size", false);
             return KM_ERROR;
         }
@@ -266,7 +281,6 @@ parse(struct conn *c, bool is_req, conn_msg_fn done, conn_err_fn bad)
 
         case PEV_TOKEN:
         case PEV_DONE: {
-            uint64_t msglen = is_req ? pr->req_len(&in->ps) : pr->rsp_len(&in->ps);
             if (in->cur == NULL && begin_msg(c, msglen) != KM_OK) {
                 bad(c, "out of memory", false);
                 return KM_ERROR;
@@ -303,22 +317,6 @@ parse(struct conn *c, bool is_req, conn_msg_fn done, conn_err_fn bad)
                 return KM_ERROR;
             if (is_req)
                 req_start(c);
-            break;
-        }
-
-        default: {
-            bool recoverable = false;
-            const char *why = is_req ? pr->req_err(&in->ps, &recoverable) : pr->rsp_err(&in->ps);
-            int rc = bad(c, why, recoverable);
-            if (rc != KM_OK || !recoverable)
-                return KM_ERROR;
-            /* the bad line is consumed; carry on with the next request */
-            if (in->cur != NULL) {
-                msg_put(&conn_worker(c)->mc, in->cur);
-                in->cur = NULL;
-            }
-            chain_consume(&in->in);
-            req_start(c);
             break;
         }
         }
