@@ -125,11 +125,19 @@ client_accept(struct worker *w, struct pool *p, int fd)
     if (p->cf->client_connections > 0 && p->nclients >= p->cf->client_connections)
         refuse = "too many client connections";
     if (refuse != NULL) {
-        char line[128];
-        int n = p->cf->redis ? snprintf(line, sizeof(line), "-ERR %s\r\n", refuse)
-                             : snprintf(line, sizeof(line), "SERVER_ERROR %s\r\n", refuse);
-        ssize_t wr = write(fd, line, (size_t)n);
-        (void)wr;
+        /* one best-effort write of the protocol's error line, then close */
+        struct proto_ctx ctx = worker_ctx(w, p);
+        struct msg *r = msg_get(&w->mc);
+        if (r != NULL && p->proto->error(r, NULL, refuse, &ctx) == KM_OK) {
+            struct iovec iov[MSG_OUT_INLINE];
+            int niov = 0;
+            for (uint32_t i = 0; i < r->nout; i++)
+                span_iov(&r->out[i], 0, iov, MSG_OUT_INLINE, &niov);
+            ssize_t wr = writev(fd, iov, niov);
+            (void)wr;
+        }
+        if (r != NULL)
+            msg_put(&w->mc, r);
         close(fd);
         log_warn("pool %s: refused a client: %s (client_connections %u)", p->cf->name, refuse,
                  p->cf->client_connections);
