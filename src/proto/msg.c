@@ -78,18 +78,25 @@ msg_out_release(struct msg *m)
     }
 }
 
-void
-msg_drop_input(struct msg *m)
+/* Release the parsed bytes and the tokens that point into them. */
+static void
+release_input(struct msg *m)
 {
-    if (m->merge == MERGE_VALUES || m->raw.b == NULL)
-        return;
-    span_release(&m->raw);
+    if (m->raw.b != NULL)
+        span_release(&m->raw);
     m->ntok = 0;
     if (m->tok != m->tok_inline) {
         free(m->tok);
         m->tok = m->tok_inline;
         m->tokcap = MSG_TOK_INLINE;
     }
+}
+
+void
+msg_drop_input(struct msg *m)
+{
+    if (m->merge != MERGE_VALUES)
+        release_input(m);
 }
 
 void
@@ -104,10 +111,7 @@ msg_put(struct msgcache *mc, struct msg *m)
     free(m->frags);
     free(m->keyfrag);
     msg_out_release(m);
-    if (m->raw.b != NULL)
-        span_release(&m->raw);
-    if (m->tok != m->tok_inline)
-        free(m->tok);
+    release_input(m);
 
     mc->nlive--;
     if (mc->nfree < mc->max_free) {
