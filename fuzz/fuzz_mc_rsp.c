@@ -48,8 +48,9 @@ starts_with(const uint8_t *s, uint64_t n, const char *w)
 }
 
 static void
-run(enum mc_cmd cmd, const uint8_t *in, size_t len, enum fz_mode mode, struct fz_log *lg)
+run(const uint8_t *in, size_t len, enum fz_mode mode, struct fz_log *lg, void *ctx)
 {
+    enum mc_cmd cmd = *(const enum mc_cmd *)ctx;
     struct mc_rsp_parser p;
     struct fz_feed f;
     bool more;
@@ -171,19 +172,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct fz_log logs[FZ_NMODES];
-    static const char *const names[FZ_NMODES] = { "whole", "random chunks", "byte by byte" };
     enum mc_cmd cmd;
 
     if (size < 1)
         return 0;
     cmd = (enum mc_cmd)(data[0] % MC_CMD_COUNT);
-    memset(logs, 0, sizeof(logs));
-    for (int m = 0; m < FZ_NMODES; m++)
-        run(cmd, data + 1, size - 1, (enum fz_mode)m, &logs[m]);
-    for (int m = 1; m < FZ_NMODES; m++)
-        fz_log_same(&logs[0], names[0], &logs[m], names[m]);
-    for (int m = 0; m < FZ_NMODES; m++)
-        fz_log_free(&logs[m]);
+    fz_run_modes(data + 1, size - 1, run, &cmd);
     return 0;
 }

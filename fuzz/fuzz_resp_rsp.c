@@ -74,8 +74,9 @@ is_agg(char t)
 }
 
 static void
-run(const uint8_t *in, size_t len, enum fz_mode mode, struct fz_log *lg)
+run(const uint8_t *in, size_t len, enum fz_mode mode, struct fz_log *lg, void *ctx)
 {
+    (void)ctx;
     struct resp_rsp_parser p;
     struct fz_feed f;
     bool more;
@@ -214,15 +215,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct fz_log logs[FZ_NMODES];
-    static const char *const names[FZ_NMODES] = { "whole", "random chunks", "byte by byte" };
-
-    memset(logs, 0, sizeof(logs));
-    for (int m = 0; m < FZ_NMODES; m++)
-        run(data, size, (enum fz_mode)m, &logs[m]);
-    for (int m = 1; m < FZ_NMODES; m++)
-        fz_log_same(&logs[0], names[0], &logs[m], names[m]);
-    for (int m = 0; m < FZ_NMODES; m++)
-        fz_log_free(&logs[m]);
+    fz_run_modes(data, size, run, NULL);
     return 0;
 }

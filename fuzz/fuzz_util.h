@@ -252,4 +252,25 @@ fz_log_same(const struct fz_log *x, const char *xname, const struct fz_log *y, c
     abort();
 }
 
+/* A target's feeding of one input in one mode, recording events into lg. */
+typedef void (*fz_run_fn)(const uint8_t *in, size_t len, enum fz_mode mode, struct fz_log *lg,
+                          void *arg);
+
+/* Feed the input whole, in random chunks and byte by byte; the three event logs must be
+ * identical. */
+static inline void
+fz_run_modes(const uint8_t *in, size_t len, fz_run_fn run, void *arg)
+{
+    struct fz_log logs[FZ_NMODES];
+    static const char *const names[FZ_NMODES] = { "whole", "random chunks", "byte by byte" };
+
+    memset(logs, 0, sizeof(logs));
+    for (int m = 0; m < FZ_NMODES; m++)
+        run(in, len, (enum fz_mode)m, &logs[m], arg);
+    for (int m = 1; m < FZ_NMODES; m++)
+        fz_log_same(&logs[0], names[0], &logs[m], names[m]);
+    for (int m = 0; m < FZ_NMODES; m++)
+        fz_log_free(&logs[m]);
+}
+
 #endif
