@@ -144,10 +144,10 @@ client_accept(struct worker *w, struct pool *p, int fd)
         return;
     }
 
-    cl = calloc(1, conn_alloc_size(CONN_CLIENT));
+    cl = slab_alloc(&w->client_slab);
     if (cl == NULL || net_nonblock(fd) < 0) {
         log_error("pool %s: cannot set up a client: %s", p->cf->name, strerror(errno));
-        free(cl);
+        slab_free(&w->client_slab, cl);
         close(fd);
         return;
     }
@@ -159,7 +159,7 @@ client_accept(struct worker *w, struct pool *p, int fd)
     if (conn_events(&cl->c) != KM_OK) {
         log_error("pool %s: cannot watch a client", p->cf->name);
         conn_close_fd(&cl->c);
-        free(cl);
+        slab_free(&w->client_slab, cl);
         return;
     }
     cl->next = w->clients;
@@ -199,7 +199,7 @@ client_close(struct client *cl, const char *why)
     p->nclients--;
     p->st.client_connections--;
     w->curr_connections--;
-    free(cl);
+    slab_free(&w->client_slab, cl);
 }
 
 void

@@ -19,6 +19,7 @@
 #define KM_PROXY_H
 
 #include "core/buf.h"
+#include "core/slab.h"
 #include "pool/pool.h"
 #include "proto/msg.h"
 #include "proto/proto.h"
@@ -105,6 +106,7 @@ struct worker {
     uint32_t low_in;           /* fewest idle input states since the last tick */
     uint64_t trimmed_at;       /* bp.nreleased at the last trim */
     struct client *clients;    /* every open client */
+    struct slab client_slab;   /* where clients live (see core/slab.h) */
     uint64_t total_connections;
     uint32_t curr_connections;
 };

@@ -30,6 +30,7 @@ on_tick(int fd, short what, void *arg)
     bufpool_trim(&w->bp);
     msgcache_trim(&w->mc);
     conn_in_cache_trim(w);
+    slab_trim(&w->client_slab);
     if (w->bp.nreleased != w->trimmed_at) {
         w->trimmed_at = w->bp.nreleased;
 #ifdef __GLIBC__
@@ -48,6 +49,7 @@ worker_init(struct worker *w, struct pool *pools, uint32_t npools, uint32_t mbuf
     uint32_t max_free = KM_MAX(16u, FREE_SEG_BYTES / mbuf_size);
     bufpool_init(&w->bp, mbuf_size, max_free);
     msgcache_init(&w->mc, FREE_MSGS);
+    slab_init(&w->client_slab, conn_alloc_size(CONN_CLIENT));
     w->pools = pools;
     w->npools = npools;
     for (uint32_t i = 0; i < npools; i++)
@@ -70,6 +72,7 @@ worker_free(struct worker *w)
         close(w->spare_fd);
     w->spare_fd = -1;
     conn_in_cache_free(w);
+    slab_destroy(&w->client_slab);
     msgcache_destroy(&w->mc);
     bufpool_destroy(&w->bp);
     if (w->base != NULL)
