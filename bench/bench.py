@@ -86,7 +86,7 @@ WORKLOADS = [
     dict(id="get32_c1000", title="GET 32 B, 1000 clients", tool="rb", clients=1000, pipe=1,
          n=150000, cmd=["GET", "k32:__rand_int__"], cpu=0.7, tput=1.0),
     dict(id="mc_get", title="memcached get 32 B", tool="kl", proto="mc", op="get", keys=1,
-         clients=50, pipe=1, n=120000, cpu=0.5, tput=1.0),
+         clients=50, pipe=1, n=120000, cpu=0.7, tput=1.0),
     dict(id="mc_set", title="memcached set 32 B", tool="kl", proto="mc", op="set", keys=1,
          clients=50, pipe=1, n=120000, cpu=0.7, tput=1.0),
     dict(id="mc_get10", title="memcached get 10 keys", tool="kl", proto="mc", op="mget",
