@@ -106,11 +106,8 @@ resp_cmd_lookup(const uint8_t *name, size_t len)
         size_t mid = lo + (hi - lo) / 2;
         const struct resp_cmd *c = &resp_cmd_table[mid];
         size_t m = c->len < len ? c->len : len;
-        /* most steps are settled by the first letter: no call for those */
-        int r = (int)(uint8_t)c->name[0] - (int)(uint8_t)up[0];
+        int r = memcmp(c->name, up, m);
 
-        if (r == 0)
-            r = memcmp(c->name, up, m);
         if (r == 0)
             r = (int)c->len - (int)len;
         if (r == 0)

@@ -412,7 +412,7 @@ route_next_random(struct route *r)
 int
 route_key(struct route *r, const uint8_t *key, size_t len)
 {
-    uint32_t hash, lo;
+    uint32_t hash, lo, hi;
 
     if (r->nslot == 0) {
         return -1;
@@ -422,22 +422,20 @@ route_key(struct route *r, const uint8_t *key, size_t len)
     }
 
     switch (r->dist) {
-    case DIST_KETAMA: {
-        /* first point >= hash; the step is a conditional move, not a branch, since the
-         * hashes are random and a branch here mispredicts half the time */
-        const uint32_t *first = r->point;
-        uint32_t n = r->nslot;
-
+    case DIST_KETAMA:
         hash = route_hash(r, key, len);
-        while (n > 1) {
-            uint32_t half = n / 2;
+        lo = 0;
+        hi = r->nslot;
+        while (lo < hi) {   /* first point >= hash */
+            uint32_t mid = lo + (hi - lo) / 2;
 
-            first += half & (0u - (uint32_t)(first[half] < hash));
-            n -= half;
+            if (r->point[mid] < hash) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
         }
-        lo = (uint32_t)(first - r->point) + (*first < hash);
         return (int)r->slot_server[lo == r->nslot ? 0 : lo];
-    }
 
     case DIST_MODULA:
         hash = route_hash(r, key, len);
