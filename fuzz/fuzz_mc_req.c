@@ -96,22 +96,17 @@ run(const uint8_t *in, size_t len, enum fz_mode mode, struct fz_log *lg, void *c
 
         memset(&key, 0xa5, sizeof(key));
         ev = mc_req_feed(&p, buf, n, &used, &key);
-        FZ_CHECK(used <= n, "used %zu of %zu", used, n);
-        f.done += used;
 
         uint64_t ml = mc_req_msglen(&p);
-        uint64_t pos = fz_feed_pos(&f);
+        uint64_t pos = fz_feed_consumed(&f, used, n, ml);
         FZ_CHECK(ml == before + used, "msglen %llu after %llu + %zu", (unsigned long long)ml,
                  (unsigned long long)before, used);
-        FZ_CHECK(ml <= pos, "msglen beyond what was consumed");
         uint64_t start = pos - ml;
         const uint8_t *m = in + start;
 
         if (ev == MC_EV_AGAIN) {
-            FZ_CHECK(used == n, "AGAIN after %zu of %zu bytes", used, n);
-            if (!more)
+            if (!fz_feed_again(&f, used, n, &more))
                 break;
-            more = fz_feed_next(&f);
             continue;
         }
         FZ_CHECK(!p.swallowing, "swallowing at an event");

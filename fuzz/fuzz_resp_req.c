@@ -62,25 +62,19 @@ run(const uint8_t *in, size_t len, enum fz_mode mode, struct fz_log *lg, void *c
 
         memset(&arg, 0xa5, sizeof(arg));
         ev = resp_req_feed(&p, buf, n, &used, &arg);
-        FZ_CHECK(used <= n, "used %zu of %zu", used, n);
-        f.done += used;
 
         uint64_t ml = resp_req_msglen(&p);
-        uint64_t pos = fz_feed_pos(&f);
+        uint64_t pos = fz_feed_consumed(&f, used, n, ml);
         FZ_CHECK(ml == before + used || (ml < before + used && nargs_before == 0),
                  "msglen %llu after %llu + %zu (nargs before %llu)", (unsigned long long)ml,
                  (unsigned long long)before, used, (unsigned long long)nargs_before);
-        FZ_CHECK(ml <= pos, "msglen %llu beyond the %llu bytes consumed", (unsigned long long)ml,
-                 (unsigned long long)pos);
         uint64_t start = pos - ml;
         if (ml < before + used)
             tile = 0;   /* an empty message was skipped: a new one started */
 
         if (ev == RESP_EV_AGAIN) {
-            FZ_CHECK(used == n, "AGAIN after %zu of %zu bytes", used, n);
-            if (!more)
+            if (!fz_feed_again(&f, used, n, &more))
                 break;
-            more = fz_feed_next(&f);
             continue;
         }
         if (ev == RESP_EV_ARG) {

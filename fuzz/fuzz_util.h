@@ -176,6 +176,32 @@ fz_feed_pos(const struct fz_feed *f)
     return f->start + f->done;
 }
 
+/* A tokenizer took `used` of the `n` bytes it was offered and now counts `ml` bytes of the
+ * message so far: check both against the feed, advance it, and return the input offset of
+ * the next unconsumed byte (the message starts ml bytes before it). */
+static inline uint64_t
+fz_feed_consumed(struct fz_feed *f, size_t used, size_t n, uint64_t ml)
+{
+    FZ_CHECK(used <= n, "used %zu of %zu", used, n);
+    f->done += used;
+    uint64_t pos = fz_feed_pos(f);
+    FZ_CHECK(ml <= pos, "msglen %llu beyond the %llu bytes consumed", (unsigned long long)ml,
+             (unsigned long long)pos);
+    return pos;
+}
+
+/* The tokenizer asked for more: it must have taken every byte offered. Moves to the next
+ * chunk; false when the input is used up. */
+static inline bool
+fz_feed_again(struct fz_feed *f, size_t used, size_t n, bool *more)
+{
+    FZ_CHECK(used == n, "AGAIN after %zu of %zu bytes", used, n);
+    if (!*more)
+        return false;
+    *more = fz_feed_next(f);
+    return true;
+}
+
 /* ------------------------------------------------------------- event logs */
 
 /* One event as a target records it; unused fields stay zero so logs compare bytewise. */
