@@ -432,20 +432,20 @@ redis_merge(struct msg *parent, const struct proto_ctx *ctx)
             return merge_error(parent, "ERR unexpected reply from a server to a split command", ctx);
     }
 
+    int64_t sum = 0;
+    if (parent->merge == MERGE_SUM) {
+        for (uint32_t i = 0; i < parent->nfrag; i++) {
+            if (__builtin_add_overflow(sum, parent->frags[i]->rsp->ival, &sum))
+                return merge_error(parent, "ERR counts from the servers overflow", ctx);
+        }
+    }
+
     struct msg *r = msg_get(ctx->mc);
     if (r == NULL)
         return KM_ERROR;
     parent->rsp = r;
 
     if (parent->merge == MERGE_SUM) {
-        int64_t sum = 0;
-        for (uint32_t i = 0; i < parent->nfrag; i++) {
-            if (__builtin_add_overflow(sum, parent->frags[i]->rsp->ival, &sum)) {
-                msg_put(ctx->mc, r);
-                parent->rsp = NULL;
-                return merge_error(parent, "ERR counts from the servers overflow", ctx);
-            }
-        }
         r->type = ':';
         r->ival = sum;
         n = snprintf(hdr, sizeof(hdr), ":%lld\r\n", (long long)sum);
