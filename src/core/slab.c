@@ -35,7 +35,7 @@ struct slab_chunk {
     uint32_t fresh;                  /* slots never handed out yet start here */
 };
 
-#define HDR_SIZE ((sizeof(struct slab_chunk) + 15) & ~(size_t)15)
+#define HDR_SIZE ((sizeof(struct slab_chunk) + 7) & ~(size_t)7)
 /* Each slot starts with its chunk's address; the object follows, 8-aligned (what a
  * struct of pointers and 64-bit integers needs). */
 #define SLOT_HDR 8u
