@@ -5,6 +5,7 @@
 #include "core/common.h"
 #include "proto/msg.h"
 #include "proto/proto.h"
+#include "proto/reader.h"
 #include "proto/resp.h"
 
 #include <sys/uio.h>
@@ -13,8 +14,9 @@
  * What the proxy core does with a client's bytes, without sockets: the input (after one
  * set-up byte) is a client's request stream. It is read into a segment chain of tiny
  * segments (512 bytes or a little more) in PRNG-sized reads, and tokenized with
- * proto_redis exactly as src/proxy/conn.c does (messages take their bytes by reference,
- * tokens are located in the chain). Each complete request goes through req_plan, then:
+ * proto_redis by the core's own reader (src/proto/reader.c: messages take their bytes by
+ * reference, tokens are located in the chain). Each complete request goes through
+ * req_plan, then:
  *  - PLAN_LOCAL / PLAN_ERROR: the reply made on the spot must be well-formed RESP;
  *  - PLAN_SINGLE / PLAN_SAMESRV: the request is forwarded whole (its out must be exactly
  *    the client's bytes) and a synthesised reply passes back through unchanged;
@@ -83,20 +85,6 @@ bytes_fmt(struct bytes *b, const char *fmt, ...)
     bytes_add(b, tmp, (size_t)n);
 }
 
-/* One side's input: a chain and the tokenizer over it, as struct conn_in in the core. */
-struct reader {
-    struct chain in;
-    union parser ps;
-    struct msg *cur;
-    struct buf *cur_b;
-    uint64_t cur_b_abs;
-    uint64_t cur_start;
-    struct buf *cur_sb;
-    uint32_t cur_soff;
-    bool fresh;
-    bool keep_toks;
-};
-
 struct world {
     const struct proto *pr;
     struct bufpool bp;
@@ -111,6 +99,7 @@ struct world {
 
     const uint8_t *stream;   /* the client's bytes */
     size_t len;
+    struct reader_env env;
     struct reader cl;        /* client side */
     struct reader sv;        /* server side: one upstream carrying every reply */
     struct bytes wire;       /* scratch: a message's out as written */
@@ -236,119 +225,59 @@ static void server_read(struct world *w, const uint8_t *p, size_t n);
 static void on_request(struct world *w, struct msg *m, uint64_t start);
 static void on_reply(struct world *w, struct msg *rsp);
 
-static void
-begin_msg(struct world *w, struct reader *r, uint64_t msglen)
+/* The reader's callbacks, as the core's connections have them (src/proxy/conn.c). */
+static struct msg *
+fz_answers(void *arg)
 {
-    struct msg *m = msg_get(&w->mc);
-    uint32_t off;
+    struct world *w = arg;
 
-    FZ_CHECK(m != NULL, "msg_get failed");
-    r->cur = m;
-    FZ_CHECK(msglen <= r->in.pabs - r->in.head_abs - r->in.hoff, "message of %llu bytes starts "
-             "before the chain's first needed byte", (unsigned long long)msglen);
-    r->cur_start = r->in.pabs - msglen;
-    r->cur_b = r->in.head;
-    r->cur_b_abs = r->in.head_abs;
-    chain_locate(&r->cur_b, &r->cur_b_abs, r->cur_start, &off);
-    r->cur_sb = r->cur_b;
-    r->cur_soff = off;
+    FZ_CHECK(w->fifo_n > 0, "the server side has bytes with no request in flight");
+    return w->fifo[w->fifo_head];
 }
 
-static void
-req_start(struct world *w)
+static int
+fz_request(void *arg, struct msg *m)
 {
-    w->pr->req_init(&w->cl.ps);
-    if (w->use_lim && w->pr->req_limits != NULL)
-        w->pr->req_limits(&w->cl.ps, &w->lim);
+    struct world *w = arg;
+
+    on_request(w, m, w->cl.cur_start);
+    return w->closed ? KM_ERROR : KM_OK;
 }
 
-/* Tokenize what the reader's chain holds, as the core's parse() does. */
-static void
-parse(struct world *w, struct reader *r, bool is_req)
+static int
+fz_reply(void *arg, struct msg *m)
 {
-    const struct proto *pr = w->pr;
-    bool more = false;
-
-    while (!w->closed && (more || r->in.pabs < r->in.end_abs)) {
-        struct ptok t;
-        size_t used = SIZE_MAX;
-        size_t n = r->in.pb->len - r->in.poff;
-        const uint8_t *p = r->in.pb->data + r->in.poff;
-        int ev;
-
-        memset(&t, 0, sizeof(t));
-        if (!is_req && r->fresh) {
-            FZ_CHECK(w->fifo_n > 0, "the server side has bytes with no request in flight");
-            struct msg *req = w->fifo[w->fifo_head];
-            r->keep_toks = req->parent != NULL &&
-                           (req->parent->merge == MERGE_ARRAY || req->parent->merge == MERGE_VALUES);
-            pr->rsp_init(&r->ps, req, r->keep_toks);
-            r->fresh = false;
-        }
-        ev = is_req ? pr->req_feed(&r->ps, p, n, &used, &t) : pr->rsp_feed(&r->ps, p, n, &used, &t);
-        FZ_CHECK(used <= n, "used %zu of %zu", used, n);
-        chain_advance(&r->in, used);
-        more = ev == PEV_TOKEN;
-
-        switch (ev) {
-        case PEV_AGAIN:
-            FZ_CHECK(used == n, "AGAIN after %zu of %zu", used, n);
-            break;
-
-        case PEV_TOKEN:
-        case PEV_DONE: {
-            uint64_t msglen = is_req ? pr->req_len(&r->ps) : pr->rsp_len(&r->ps);
-            if (r->cur == NULL)
-                begin_msg(w, r, msglen);
-            struct msg *m = r->cur;
-            if (ev == PEV_TOKEN) {
-                if (is_req || r->keep_toks) {
-                    struct tok tk = { NULL, 0, t.aux, t.len, is_req ? t.pos : t.kpos, t.klen, t.type };
-                    FZ_CHECK(t.pos + t.len <= msglen, "token past its message");
-                    chain_locate(&r->cur_b, &r->cur_b_abs, r->cur_start + t.pos, &tk.off);
-                    tk.b = r->cur_b;
-                    FZ_CHECK(msg_tok_push(m, &tk) == KM_OK, "msg_tok_push failed");
-                }
-                break;
-            }
-            m->raw.b = r->cur_sb;
-            m->raw.off = r->cur_soff;
-            m->raw.len = msglen;
-            span_hold(&m->raw);
-            chain_consume(&r->in);
-            r->cur = NULL;
-            if (is_req) {
-                on_request(w, m, r->cur_start);
-                req_start(w);
-            } else {
-                pr->rsp_done(m, &r->ps);
-                r->fresh = true;
-                on_reply(w, m);
-            }
-            break;
-        }
-
-        default:
-            /* a bad request closes the client; the replies here are all well-formed */
-            FZ_CHECK(is_req, "a synthesised reply did not parse: %s", pr->rsp_err(&r->ps));
-            {
-                bool recoverable = true;
-                const char *why = pr->req_err(&r->ps, &recoverable);
-                FZ_CHECK(why != NULL && !recoverable, "redis request errors close the connection");
-            }
-            w->closed = true;
-            break;
-        }
-    }
+    on_reply(arg, m);
+    return KM_OK;
 }
+
+/* a bad request closes the client */
+static int
+fz_bad_request(void *arg, const char *why, bool recoverable)
+{
+    struct world *w = arg;
+
+    FZ_CHECK(why != NULL && !recoverable, "redis request errors close the connection");
+    w->closed = true;
+    return KM_ERROR;
+}
+
+/* the synthesised replies are all well-formed */
+static int
+fz_bad_reply(void *arg, const char *why, bool recoverable)
+{
+    FZ_CHECK(false, "a synthesised reply did not parse: %s", why);
+    return KM_ERROR;
+}
+
+static const struct reader_ops client_ops = { NULL, fz_request, fz_bad_request };
+static const struct reader_ops server_ops = { fz_answers, fz_reply, fz_bad_reply };
 
 /* After a read: an idle side holds no segment (conn_read does the same). */
 static void
 maybe_idle(struct world *w, struct reader *r, bool is_req)
 {
-    bool idle = r->cur == NULL && r->in.pabs == r->in.end_abs &&
-                (is_req ? w->pr->req_len(&r->ps) == 0 : r->fresh);
-    if (idle && r->in.head != NULL)
+    if (reader_idle(r, &w->env, is_req) && r->in.head != NULL)
         chain_release(&r->in);
 }
 
@@ -369,7 +298,7 @@ server_read(struct world *w, const uint8_t *p, size_t n)
         memcpy(dst, p + off, k);
         chain_commit(&w->sv.in, k);
         off += k;
-        parse(w, &w->sv, false);
+        (void)reader_parse(&w->sv, &w->env, false, &server_ops, w);
         maybe_idle(w, &w->sv, false);
     }
 }
@@ -802,8 +731,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         w->lim.max_args = 1 + fz_below(&w->rng, 16);
         w->lim.max_value = 64;
     }
-    req_start(w);
-    w->sv.fresh = true;
+    w->env.pr = w->pr;
+    w->env.lim = w->use_lim ? &w->lim : NULL;
+    w->env.max_request = w->use_lim ? 64 + fz_below(&w->rng, 4096) : UINT64_MAX;
+    w->env.mc = &w->mc;
+    reader_init(&w->cl);
+    reader_init(&w->sv);
+    reader_req_start(&w->cl, &w->env);
 
     /* the client's reads */
     size_t off = 0;
@@ -819,17 +753,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(dst, w->stream + off, k);
         chain_commit(&w->cl.in, k);
         off += k;
-        parse(w, &w->cl, true);
+        (void)reader_parse(&w->cl, &w->env, true, &client_ops, w);
         if (!w->closed)
             maybe_idle(w, &w->cl, true);
     }
 
     /* the connection goes: release everything, then nothing may be left */
-    if (w->cl.cur != NULL)
-        msg_put(&w->mc, w->cl.cur);
-    chain_release(&w->cl.in);
+    reader_release(&w->cl, &w->mc);
     FZ_CHECK(w->sv.cur == NULL && w->fifo_n == 0, "server side not idle");
-    chain_release(&w->sv.in);
+    reader_release(&w->sv, &w->mc);
     FZ_CHECK(w->mc.nlive == 0, "%llu messages leaked", (unsigned long long)w->mc.nlive);
     FZ_CHECK(w->bp.nlive - w->bp.nfree == (w->bp.scratch != NULL ? 1u : 0u),
              "segments: %llu live, %u free, scratch %s", (unsigned long long)w->bp.nlive, w->bp.nfree,

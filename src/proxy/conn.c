@@ -1,5 +1,5 @@
-/* src/proxy/conn.c: what client and server connections share: events, reading into the
- * input chain, and driving the protocol's tokenizer over it to complete messages. */
+/* src/proxy/conn.c: what client and server connections share: events, and reading into the
+ * input chain of the connection's reader (src/proto/reader.c turns it into messages). */
 #include "proxy/proxy.h"
 
 #include "core/common.h"
@@ -86,15 +86,13 @@ conn_stop_reading(struct conn *c)
     watch(c);
 }
 
-/* Ready the request tokenizer for the next message, with the pool's limits. */
-static void
-req_start(struct conn *c)
+/* What the connection's reader works with: its pool's protocol and limits. */
+static struct reader_env
+reader_env(struct conn *c)
 {
-    const struct proto *pr = c->pool->proto;
-
-    pr->req_init(&c->in->ps);
-    if (pr->req_limits != NULL)
-        pr->req_limits(&c->in->ps, &c->pool->limits);
+    struct reader_env env = { c->pool->proto, &c->pool->limits,
+                              (uint64_t)c->pool->cf->max_request_size, &conn_worker(c)->mc };
+    return env;
 }
 
 int
@@ -115,14 +113,13 @@ conn_in_attach(struct conn *c)
         if (in == NULL)
             return KM_ERROR;
     }
-    memset(in, 0, offsetof(struct conn_in, ps));
-    in->cur = NULL;
-    in->fresh = true;
-    in->keep_toks = false;
+    reader_init(&in->rd);
     in->next = NULL;
     c->in = in;
-    if (c->kind == CONN_CLIENT)
-        req_start(c);
+    if (c->kind == CONN_CLIENT) {
+        struct reader_env env = reader_env(c);
+        reader_req_start(&in->rd, &env);
+    }
     return KM_OK;
 }
 
@@ -135,11 +132,7 @@ conn_in_detach(struct conn *c)
 
     if (in == NULL)
         return;
-    if (in->cur != NULL) {
-        msg_put(&w->mc, in->cur);
-        in->cur = NULL;
-    }
-    chain_release(&in->in);
+    reader_release(&in->rd, &w->mc);
     c->in = NULL;
     if (w->nfree_in < FREE_INPUT_STATES) {
         in->next = w->free_in;
@@ -186,143 +179,42 @@ conn_close_fd(struct conn *c)
     conn_in_detach(c);
 }
 
-/* Start a message at the current event: its first byte is req_len bytes back. */
-static int
-begin_msg(struct conn *c, uint64_t msglen)
+/* The reader's callbacks, as the connection's: done and bad are the caller's. */
+struct conn_parse {
+    struct conn *c;
+    conn_msg_fn done;
+    conn_err_fn bad;
+};
+
+/* A server connection at a reply boundary: the request the next reply answers. */
+static struct msg *
+on_answers(void *arg)
 {
-    struct conn_in *in = c->in;
-    struct msg *m = msg_get(&conn_worker(c)->mc);
-    uint32_t off;
+    struct conn_parse *cp = arg;
 
-    if (m == NULL)
-        return KM_ERROR;
-    in->cur = m;
-    in->cur_start = in->in.pabs - msglen;
-    in->cur_b = in->in.head;
-    in->cur_b_abs = in->in.head_abs;
-    chain_locate(&in->cur_b, &in->cur_b_abs, in->cur_start, &off);
-    in->cur_sb = in->cur_b;
-    in->cur_soff = off;
-    return KM_OK;
-}
-
-/* A server connection at a reply boundary: set the tokenizer up for the request the next
- * reply answers. KM_ERROR when the server speaks with nothing asked. */
-static int
-begin_reply(struct conn *c)
-{
-    struct conn_in *in = c->in;
-    struct upstream *u = (struct upstream *)c;
-    struct msg *req = u->if_head;
-
-    if (req == NULL)
-        return KM_ERROR;
-    in->keep_toks = req->parent != NULL &&
-                   (req->parent->merge == MERGE_ARRAY || req->parent->merge == MERGE_VALUES);
-    c->pool->proto->rsp_init(&in->ps, req, in->keep_toks);
-    return KM_OK;
+    return ((struct upstream *)cp->c)->if_head;
 }
 
 static int
-parse(struct conn *c, bool is_req, conn_msg_fn done, conn_err_fn bad)
+on_done(void *arg, struct msg *m)
 {
-    struct conn_in *in = c->in;
-    const struct proto *pr = c->pool->proto;
+    struct conn_parse *cp = arg;
+    int rc = cp->done(cp->c, m);
 
-    bool more = false;   /* a token was just reported: the end may follow with no new byte */
-
-    while (more || in->in.pabs < in->in.end_abs) {
-        struct ptok t;
-        size_t used = 0;
-        size_t n = in->in.pb->len - in->in.poff;
-        const uint8_t *p = in->in.pb->data + in->in.poff;
-        int ev;
-
-        if (!is_req && in->fresh) {
-            if (begin_reply(c) != KM_OK) {
-                bad(c, "unexpected data from server", false);
-                return KM_ERROR;
-            }
-            in->fresh = false;
-        }
-        ev = is_req ? pr->req_feed(&in->ps, p, n, &used, &t)
-                    : pr->rsp_feed(&in->ps, p, n, &used, &t);
-        chain_advance(&in->in, used);
-        more = ev == PEV_TOKEN;
-        if (ev == PEV_ERROR) {
-            bool recoverable = false;
-            const char *why = is_req ? pr->req_err(&in->ps, &recoverable) : pr->rsp_err(&in->ps);
-            int rc = bad(c, why, recoverable);
-            if (rc != KM_OK || !recoverable)
-                return KM_ERROR;
-            /* the bad line is consumed; carry on with the next request */
-            if (in->cur != NULL) {
-                msg_put(&conn_worker(c)->mc, in->cur);
-                in->cur = NULL;
-            }
-            chain_consume(&in->in);
-            req_start(c);
-            continue;
-        }
-        /* bytes of the message so far (all of it once DONE) */
-        uint64_t msglen = is_req ? pr->req_len(&in->ps) : pr->rsp_len(&in->ps);
-        if (is_req && msglen > (uint64_t)c->pool->cf->max_request_size) {
-            bad(c, "Protocol error: request larger than max_request_size", false);
-            return KM_ERROR;
-        }
-        if (is_req && ev == PEV_AGAIN && pr->req_discarding != NULL && pr->req_discarding(&in->ps)) {
-            /* refused bytes: nothing will point into them, so do not keep them */
-            chain_consume(&in->in);
-        }
-
-        switch (ev) {
-        case PEV_AGAIN:
-            break;
-
-        case PEV_TOKEN:
-        case PEV_DONE: {
-            if (in->cur == NULL && begin_msg(c, msglen) != KM_OK) {
-                bad(c, "out of memory", false);
-                return KM_ERROR;
-            }
-            struct msg *m = in->cur;
-            if (ev == PEV_TOKEN) {
-                if (is_req || in->keep_toks) {
-                    /* for requests kpos carries the token's offset in the message */
-                    struct tok tk = { NULL, 0, t.aux, t.len, is_req ? t.pos : t.kpos, t.klen, t.type };
-                    chain_locate(&in->cur_b, &in->cur_b_abs, in->cur_start + t.pos, &tk.off);
-                    tk.b = in->cur_b;
-                    if (msg_tok_push(m, &tk) != KM_OK) {
-                        bad(c, "out of memory", false);
-                        return KM_ERROR;
-                    }
-                }
-                break;
-            }
-            m->raw.b = in->cur_sb;
-            m->raw.off = in->cur_soff;
-            m->raw.len = msglen;
-            span_hold(&m->raw);
-            chain_consume(&in->in);
-            in->cur = NULL;
-            if (!is_req) {
-                pr->rsp_done(m, &in->ps);
-                in->fresh = true;
-            }
-            /* done() may read the tokenizer's view of the request; reset it after */
-            int rc = done(c, m);
-            if (rc != KM_OK)
-                return rc;
-            if (c->closing)
-                return KM_ERROR;
-            if (is_req)
-                req_start(c);
-            break;
-        }
-        }
-    }
-    return KM_OK;
+    if (rc != KM_OK)
+        return rc;
+    return cp->c->closing ? KM_ERROR : KM_OK;
 }
+
+static int
+on_bad(void *arg, const char *why, bool recoverable)
+{
+    struct conn_parse *cp = arg;
+
+    return cp->bad(cp->c, why, recoverable);
+}
+
+static const struct reader_ops conn_reader_ops = { on_answers, on_done, on_bad };
 
 int
 conn_read(struct conn *c, bool is_req, conn_msg_fn done, conn_err_fn bad)
@@ -334,11 +226,12 @@ conn_read(struct conn *c, bool is_req, conn_msg_fn done, conn_err_fn bad)
         return KM_ERROR;
     }
     in = c->in;
-    const struct proto *pr = c->pool->proto;
+    struct reader_env env = reader_env(c);
+    struct conn_parse cp = { c, done, bad };
 
     for (int i = 0; i < READS_PER_WAKEUP; i++) {
         size_t room;
-        uint8_t *p = chain_space(&in->in, &conn_worker(c)->bp, &room);
+        uint8_t *p = chain_space(&in->rd.in, &conn_worker(c)->bp, &room);
         ssize_t n;
 
         if (p == NULL) {
@@ -347,8 +240,8 @@ conn_read(struct conn *c, bool is_req, conn_msg_fn done, conn_err_fn bad)
         }
         n = read(c->fd, p, room);
         if (n > 0) {
-            chain_commit(&in->in, (size_t)n);
-            int rc = parse(c, is_req, done, bad);
+            chain_commit(&in->rd.in, (size_t)n);
+            int rc = reader_parse(&in->rd, &env, is_req, &conn_reader_ops, &cp);
             if (rc != KM_OK)
                 return rc;
             if ((size_t)n < room)
@@ -368,13 +261,11 @@ conn_read(struct conn *c, bool is_req, conn_msg_fn done, conn_err_fn bad)
     }
 
     /* an idle connection holds no segment */
-    bool idle = in->cur == NULL && in->in.pabs == in->in.end_abs &&
-                (is_req ? pr->req_len(&in->ps) == 0 : in->fresh);
-    if (idle) {
+    if (reader_idle(&in->rd, &env, is_req)) {
         if (c->kind == CONN_CLIENT)
             conn_in_detach(c);
-        else if (in->in.head != NULL)
-            chain_release(&in->in);
+        else if (in->rd.in.head != NULL)
+            chain_release(&in->rd.in);
     }
     return KM_OK;
 }

@@ -244,7 +244,7 @@ forward_request(struct client *cl, struct msg *m)
     struct proto_ctx ctx = client_ctx(cl);
     int idx;
 
-    if (p->proto->req_plan(m, &cl->c.in->ps, &ctx) != KM_OK) {
+    if (p->proto->req_plan(m, &cl->c.in->rd.ps, &ctx) != KM_OK) {
         forward_fail(w, p, m, "out of memory");
         return;
     }

@@ -23,6 +23,7 @@
 #include "pool/pool.h"
 #include "proto/msg.h"
 #include "proto/proto.h"
+#include "proto/reader.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -37,16 +38,7 @@ enum conn_kind { CONN_CLIENT, CONN_SERVER };
 /* Input side of a connection: only a connection with bytes to parse has one, so an
  * idle client costs its socket and a few words. */
 struct conn_in {
-    struct chain in;           /* bytes read */
-    union parser ps;           /* tokenizer state */
-    struct msg *cur;           /* message being parsed, NULL between messages */
-    struct buf *cur_b;         /* locate cursor for cur's tokens */
-    uint64_t cur_b_abs;        /* stream offset of cur_b->data[0] */
-    uint64_t cur_start;        /* stream offset of cur's first byte */
-    struct buf *cur_sb;        /* segment of cur's first byte */
-    uint32_t cur_soff;         /* its offset there */
-    bool fresh;                /* server side: the tokenizer awaits set-up for the next reply */
-    bool keep_toks;            /* server side: record the elements of the reply being parsed */
+    struct reader rd;          /* bytes read and the tokenizer over them */
     struct conn_in *next;      /* worker's free list */
 };
 
