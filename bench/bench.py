@@ -577,6 +577,10 @@ class Bench:
             self.check_time(w["id"])
             self.results["workloads"].append(self.one_workload(w))
 
+    def backend_cpu(self):
+        """CPU ticks of all backends so far: what the servers spend on the proxy's requests."""
+        return sum(proc_cpu_ticks(b.pid) for b in self.backends if b.poll() is None)
+
     def one_workload(self, w):
         n = max(2000, int(w["n"] * self.s["scale"]))
         n -= n % w["pipe"]
@@ -602,6 +606,7 @@ class Bench:
                         continue
                     c0 = p.cpu()
                     s0 = p.sched_ns()
+                    b0 = self.backend_cpu()
                     t0 = time.monotonic()
                     r = self.tool_run(p.port, w, n)
                     wall = time.monotonic() - t0
@@ -612,6 +617,7 @@ class Bench:
                         continue
                     c1 = p.cpu()
                     s1 = p.sched_ns()
+                    b1 = self.backend_cpu()
                     cpu_us = (c1 - c0) * 1e6 / CLK_TCK / n
                     if not r["ok"]:
                         self.problem("%s round %d through %s: rc %s, %s" % (
@@ -619,6 +625,8 @@ class Bench:
                     per[kind]["rounds"].append(dict(rps=r["rps"], cpu_us_per_req=round(cpu_us, 3),
                                                     cpu_ticks=c1 - c0,
                                                     sched_us_per_req=round((s1 - s0) / 1e3 / n, 3),
+                                                    backend_us_per_req=round(
+                                                        (b1 - b0) * 1e6 / CLK_TCK / n, 3),
                                                     wall_s=round(wall, 3),
                                                     ok=r["ok"]))
                     log("%-12s round %d %-10s %10s req/s  %6.2f us CPU/req%s" % (
@@ -631,6 +639,7 @@ class Bench:
                     d["rps"] = median([x["rps"] for x in d["rounds"]])
                     d["cpu_us_per_req"] = median([x["cpu_us_per_req"] for x in d["rounds"]])
                     d["sched_us_per_req"] = median([x["sched_us_per_req"] for x in d["rounds"]])
+                    d["backend_us_per_req"] = median([x["backend_us_per_req"] for x in d["rounds"]])
                     if p.alive():
                         d["peak_rss_kb"] = p.hwm_kb()
         finally:
@@ -1011,6 +1020,15 @@ class Bench:
             out.append("%-26s %11s %11s %6s | %7s %7s %6s |" % (
                 "GET at fixed %d/s (both)" % PACED_RATE, "", "", "", f2(fr["keymux"]["cpu_us_per_req"]),
                 f2(fr["nutcracker"]["cpu_us_per_req"]), fx(fr["ratio"])))
+        out.append("")
+        out.append("backends' CPU per request through each proxy (all redis-server and "
+                   "memcached, us; medians):")
+        for w in self.results["workloads"]:
+            kb = w["keymux"].get("backend_us_per_req")
+            nb = w["nutcracker"].get("backend_us_per_req")
+            if kb is not None or nb is not None:
+                out.append("  %-26s keymux %6s  nutcracker %6s  %s" % (
+                    w["title"], f2(kb), f2(nb), fx(ratio(kb, nb))))
         lat = self.results["latency"]
         if lat:
             out.append("")

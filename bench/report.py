@@ -63,6 +63,18 @@ def main():
             fr["rate"], f2(fr["keymux"]["cpu_us_per_req"]), f2(fr["nutcracker"]["cpu_us_per_req"]),
             fx(fr["ratio"])))
     out.append("")
+    be = [w for w in r["workloads"]
+          if w["keymux"].get("backend_us_per_req") is not None
+          or w["nutcracker"].get("backend_us_per_req") is not None]
+    if be:
+        out.append("| backends' CPU per request (all servers), us | through keymux | "
+                   "through nutcracker | ratio |")
+        out.append("| --- | ---: | ---: | ---: |")
+        for w in be:
+            kb, nb = w["keymux"].get("backend_us_per_req"), w["nutcracker"].get("backend_us_per_req")
+            out.append("| %s | %s | %s | %s |" % (
+                w["title"], f2(kb), f2(nb), fx(kb / nb if kb is not None and nb else None)))
+        out.append("")
     lat = r.get("latency")
     if lat:
         out.append("| GET at %d/s, us | p50 | p99 | added p50 | added p99 |" % lat["rate"])
