@@ -51,21 +51,22 @@ fifo_pop(struct client *cl)
 }
 
 static int
-on_request(struct conn *c, struct msg *m)
+on_request(void *arg, struct msg *m)
 {
-    struct client *cl = (struct client *)c;
+    struct client *cl = arg;
 
     fifo_push(cl, m);
     forward_request(cl, m);
-    return KM_OK;
+    return conn_go_on(&cl->c);
 }
 
 /* The tokenizer rejected the input: answer in order, and close after the answer when
  * the framing is lost. */
 static int
-on_bad_request(struct conn *c, const char *reason, bool recoverable)
+on_bad_request(void *arg, const char *reason, bool recoverable)
 {
-    struct client *cl = (struct client *)c;
+    struct client *cl = arg;
+    struct conn *c = &cl->c;
     struct worker *w = conn_worker(c);
     struct proto_ctx ctx = worker_ctx(w, c->pool);
     struct msg *m = msg_get(&w->mc);
@@ -90,6 +91,8 @@ on_bad_request(struct conn *c, const char *reason, bool recoverable)
     return KM_OK;
 }
 
+static const struct reader_ops client_reader_ops = { NULL, on_request, on_bad_request };
+
 void
 client_event(int fd, short what, void *arg)
 {
@@ -97,7 +100,7 @@ client_event(int fd, short what, void *arg)
 
     (void)fd;
     if (what & EV_READ) {
-        int rc = conn_read(&cl->c, true, on_request, on_bad_request);
+        int rc = conn_read(&cl->c, true, &client_reader_ops);
         if (rc != KM_OK || cl->c.eof) {
             if (rc != KM_OK && cl->tail == NULL) {
                 cl->c.pool->st.client_err++;

@@ -179,45 +179,8 @@ conn_close_fd(struct conn *c)
     conn_in_detach(c);
 }
 
-/* The reader's callbacks, as the connection's: done and bad are the caller's. */
-struct conn_parse {
-    struct conn *c;
-    conn_msg_fn done;
-    conn_err_fn bad;
-};
-
-/* A server connection at a reply boundary: the request the next reply answers. */
-static struct msg *
-on_answers(void *arg)
-{
-    struct conn_parse *cp = arg;
-
-    return ((struct upstream *)cp->c)->if_head;
-}
-
-static int
-on_done(void *arg, struct msg *m)
-{
-    struct conn_parse *cp = arg;
-    int rc = cp->done(cp->c, m);
-
-    if (rc != KM_OK)
-        return rc;
-    return cp->c->closing ? KM_ERROR : KM_OK;
-}
-
-static int
-on_bad(void *arg, const char *why, bool recoverable)
-{
-    struct conn_parse *cp = arg;
-
-    return cp->bad(cp->c, why, recoverable);
-}
-
-static const struct reader_ops conn_reader_ops = { on_answers, on_done, on_bad };
-
 int
-conn_read(struct conn *c, bool is_req, conn_msg_fn done, conn_err_fn bad)
+conn_read(struct conn *c, bool is_req, const struct reader_ops *ops)
 {
     struct conn_in *in;
 
@@ -227,7 +190,6 @@ conn_read(struct conn *c, bool is_req, conn_msg_fn done, conn_err_fn bad)
     }
     in = c->in;
     struct reader_env env = reader_env(c);
-    struct conn_parse cp = { c, done, bad };
 
     for (int i = 0; i < READS_PER_WAKEUP; i++) {
         size_t room;
@@ -241,7 +203,7 @@ conn_read(struct conn *c, bool is_req, conn_msg_fn done, conn_err_fn bad)
         n = read(c->fd, p, room);
         if (n > 0) {
             chain_commit(&in->rd.in, (size_t)n);
-            int rc = reader_parse(&in->rd, &env, is_req, &conn_reader_ops, &cp);
+            int rc = reader_parse(&in->rd, &env, is_req, ops, c);
             if (rc != KM_OK)
                 return rc;
             if ((size_t)n < room)

@@ -19,6 +19,7 @@
 #define KM_PROXY_H
 
 #include "core/buf.h"
+#include "core/common.h"
 #include "core/slab.h"
 #include "pool/pool.h"
 #include "proto/msg.h"
@@ -139,9 +140,13 @@ void conn_in_cache_free(struct worker *w);
 void conn_in_cache_trim(struct worker *w);
 /* Read what is available (bounded per wakeup) and hand each complete message to done().
  * Returns KM_OK, KM_ERROR (read error or fatal parse error; see *perr) or the EOF flag. */
-typedef int (*conn_msg_fn)(struct conn *c, struct msg *m);
-typedef int (*conn_err_fn)(struct conn *c, const char *reason, bool recoverable);
-int conn_read(struct conn *c, bool is_req, conn_msg_fn done, conn_err_fn bad);
+int conn_read(struct conn *c, bool is_req, const struct reader_ops *ops);
+/* What a reader callback answers after handling a message: stop once c is being closed. */
+static inline int
+conn_go_on(const struct conn *c)
+{
+    return c->closing ? KM_ERROR : KM_OK;
+}
 /* writev that reports 0 for a full socket (and arms the write event), -1 on error. */
 ssize_t conn_writev(struct conn *c, const struct iovec *iov, int n);
 void conn_want_write(struct conn *c, bool on);

@@ -172,10 +172,18 @@ on_timer(int fd, short what, void *arg)
     timer_update(u);
 }
 
-static int
-on_reply(struct conn *c, struct msg *rsp)
+/* A server connection at a reply boundary: the request the next reply answers. */
+static struct msg *
+on_answers(void *arg)
 {
-    struct upstream *u = (struct upstream *)c;
+    return ((struct upstream *)arg)->if_head;
+}
+
+static int
+on_reply(void *arg, struct msg *rsp)
+{
+    struct upstream *u = arg;
+    struct conn *c = &u->c;
     struct server *s = u->srv;
     struct msg *req;
 
@@ -193,7 +201,7 @@ on_reply(struct conn *c, struct msg *rsp)
         msg_put(&conn_worker(c)->mc, rsp);
         msg_put(&conn_worker(c)->mc, req);
         timer_update(u);
-        return KM_OK;
+        return conn_go_on(c);
     }
     pool_server_ok(c->pool, s);
 
@@ -202,24 +210,26 @@ on_reply(struct conn *c, struct msg *rsp)
         msg_put(&conn_worker(c)->mc, rsp);
         forward_fail(conn_worker(c), c->pool, req, "out of memory");
         timer_update(u);
-        return KM_OK;
+        return conn_go_on(c);
     }
     req->rsp = rsp;
     req->done = true;
     timer_update(u);
     forward_complete(conn_worker(c), req);
-    return KM_OK;
+    return conn_go_on(c);
 }
 
 static int
-on_bad_reply(struct conn *c, const char *reason, bool recoverable)
+on_bad_reply(void *arg, const char *reason, bool recoverable)
 {
-    struct upstream *u = (struct upstream *)c;
+    struct upstream *u = arg;
     (void)recoverable;
-    log_warn("pool %s: server %s sent a bad reply: %s", c->pool->cf->name, u->srv->ident, reason);
+    log_warn("pool %s: server %s sent a bad reply: %s", u->c.pool->cf->name, u->srv->ident, reason);
     u->srv->st.server_err++;
     return KM_ERROR;
 }
+
+static const struct reader_ops upstream_reader_ops = { on_answers, on_reply, on_bad_reply };
 
 void
 upstream_event(int fd, short what, void *arg)
@@ -239,7 +249,7 @@ upstream_event(int fd, short what, void *arg)
         log_info("pool %s: connected to server %s", u->c.pool->cf->name, u->srv->ident);
     }
     if (what & EV_READ) {
-        int rc = conn_read(&u->c, false, on_reply, on_bad_reply);
+        int rc = conn_read(&u->c, false, &upstream_reader_ops);
         if (rc != KM_OK) {
             upstream_fail(u, "Connection reset by server");
             return;
