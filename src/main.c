@@ -3,6 +3,7 @@
 #include "config/conf.h"
 #include "core/common.h"
 #include "core/log.h"
+#include "core/pace.h"
 #include "pool/pool.h"
 #include "proxy/proxy.h"
 #include "stats/stats.h"
@@ -29,7 +30,10 @@ struct options {
     int verbosity;
     const char *log_file, *conf_file, *stats_addr, *pid_file;
     long stats_port, stats_interval, mbuf_size;
+    enum pace_policy pace;
 };
+
+enum { OPT_PACE = 256 };    /* long options with no short form */
 
 static const struct option long_opts[] = {
     { "help",           no_argument,       NULL, 'h' },
@@ -45,6 +49,7 @@ static const struct option long_opts[] = {
     { "stats-addr",     required_argument, NULL, 'a' },
     { "pid-file",       required_argument, NULL, 'p' },
     { "mbuf-size",      required_argument, NULL, 'm' },
+    { "pace",           required_argument, NULL, OPT_PACE },
     { NULL, 0, NULL, 0 }
 };
 
@@ -55,6 +60,7 @@ usage(FILE *out)
         "Usage: keymux [-?hVdDt] [-v verbosity level] [-o output file]\n"
         "              [-c conf file] [-s stats port] [-a stats addr]\n"
         "              [-i stats interval] [-p pid file] [-m mbuf size]\n"
+        "              [--pace auto|block|nap]\n"
         "\n"
         "Options:\n"
         "  -h, --help             : this help\n"
@@ -69,9 +75,12 @@ usage(FILE *out)
         "  -a, --stats-addr=S     : set stats monitoring ip (default: %s)\n"
         "  -i, --stats-interval=N : set stats aggregation interval in msec (default: %d msec)\n"
         "  -p, --pid-file=S       : set pid file (default: off)\n"
-        "  -m, --mbuf-size=N      : set size of mbuf chunk in bytes (default: %d bytes, min %u, max %u)\n",
+        "  -m, --mbuf-size=N      : set size of mbuf chunk in bytes (default: %d bytes, min %u, max %u)\n"
+        "      --pace=S           : under load, nap up to %u us between polls to gather messages:\n"
+        "                           auto (when it measures cheaper), block (never), nap (always)\n"
+        "                           (default: auto)\n",
         LOG_NOTICE, DEFAULT_CONF, DEFAULT_STATS_PORT, DEFAULT_STATS_ADDR, DEFAULT_STATS_MS,
-        DEFAULT_MBUF, BUF_MIN_SIZE, BUF_MAX_SIZE);
+        DEFAULT_MBUF, BUF_MIN_SIZE, BUF_MAX_SIZE, PACE_NAP_NS / 1000);
 }
 
 static int
@@ -99,6 +108,7 @@ parse_options(int argc, char **argv, struct options *o)
     o->stats_port = DEFAULT_STATS_PORT;
     o->stats_interval = DEFAULT_STATS_MS;
     o->mbuf_size = DEFAULT_MBUF;
+    o->pace = PACE_AUTO;
 
     while ((c = getopt_long(argc, argv, "h?VtdDv:o:c:s:i:a:p:m:", long_opts, NULL)) != -1) {
         switch (c) {
@@ -120,6 +130,12 @@ parse_options(int argc, char **argv, struct options *o)
             o->verbosity = (int)v;
             break;
         case 'o': o->log_file = optarg; break;
+        case OPT_PACE:
+            if (pace_policy_parse(optarg, &o->pace) != 0) {
+                fprintf(stderr, "keymux: option --pace requires auto, block or nap\n");
+                return KM_ERROR;
+            }
+            break;
         case 'c': o->conf_file = optarg; break;
         case 'a': o->stats_addr = optarg; break;
         case 'p': o->pid_file = optarg; break;
@@ -311,7 +327,7 @@ main(int argc, char **argv)
         }
         npools_ready++;
     }
-    if (worker_init(&w, pools, cf.npools, (uint32_t)o.mbuf_size) != KM_OK) {
+    if (worker_init(&w, pools, cf.npools, (uint32_t)o.mbuf_size, o.pace) != KM_OK) {
         log_error("cannot create the event loop");
         goto out;
     }

@@ -285,6 +285,7 @@ client_flush(struct client *cl)
             cl->c.wpos = 0;
             cl->queued -= reply_len(m);
             fifo_pop(cl);
+            w->replies++;
             bool quit = m->quit;
             msg_put(&w->mc, m);
             if (quit) {

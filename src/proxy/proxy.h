@@ -20,6 +20,7 @@
 
 #include "core/buf.h"
 #include "core/common.h"
+#include "core/pace.h"
 #include "core/slab.h"
 #include "pool/pool.h"
 #include "proto/msg.h"
@@ -102,13 +103,22 @@ struct worker {
     struct slab client_slab;   /* where clients live (see core/slab.h) */
     uint64_t total_connections;
     uint32_t curr_connections;
+    uint64_t replies;          /* requests answered (and retired) so far */
+    struct pace pace;          /* block or nap between polls (see core/pace.h) */
+    struct event *epoch;       /* ends a pacing epoch; armed only while there is traffic */
+    bool epoch_on;
+    uint64_t epoch_cpu_ns;     /* CPU time and replies when the epoch began */
+    uint64_t epoch_replies;
 };
 
 /* worker.c */
-int worker_init(struct worker *w, struct pool *pools, uint32_t npools, uint32_t mbuf_size);
+int worker_init(struct worker *w, struct pool *pools, uint32_t npools, uint32_t mbuf_size,
+                enum pace_policy pace);
 void worker_free(struct worker *w);
 /* Run the loop: each iteration handles the ready events, then flushes every connection
- * marked dirty, so replies and requests queued by one iteration leave in one writev. */
+ * marked dirty, so replies and requests queued by one iteration leave in one writev.
+ * While the pacer says so, a pass that flushed something is followed by a nap (so that
+ * passes start at most PACE_NAP_NS apart) and a poll that does not block. */
 void worker_run(struct worker *w);
 void worker_mark_dirty(struct worker *w, struct conn *c);
 void worker_unmark_dirty(struct worker *w, struct conn *c);

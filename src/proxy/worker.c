@@ -10,7 +10,11 @@
 #include <malloc.h>
 #endif
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 /* Idle segments kept for reuse: enough for bursts, bounded so memory returns. */
 #define FREE_SEG_BYTES (8u * 1024 * 1024)
@@ -39,8 +43,50 @@ on_tick(int fd, short what, void *arg)
     }
 }
 
+static uint64_t
+clock_ns(clockid_t id)
+{
+    struct timespec ts;
+
+    if (clock_gettime(id, &ts) != 0)
+        return 0;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void
+epoch_arm(struct worker *w)
+{
+    struct timeval tv = { 0, PACE_EPOCH_MS * 1000 };
+
+    w->epoch_cpu_ns = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+    w->epoch_replies = w->replies;
+    w->epoch_on = event_add(w->epoch, &tv) == 0;
+}
+
+/* The end of a pacing epoch: the pacer learns what it cost, and the next epoch begins
+ * only if this one saw traffic (an idle loop is not woken for it). */
+static void
+on_epoch(int fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    uint64_t replies = w->replies - w->epoch_replies;
+    uint64_t cpu = clock_ns(CLOCK_THREAD_CPUTIME_ID) - w->epoch_cpu_ns;
+    bool was = w->pace.nap;
+
+    (void)fd;
+    (void)what;
+    w->epoch_on = false;
+    if (pace_epoch(&w->pace, cpu, replies) != was)
+        log_debug("pacing: %s (%llu replies, %llu ns CPU each)", w->pace.nap ? "nap" : "block",
+                  (unsigned long long)replies,
+                  (unsigned long long)(replies > 0 ? cpu / replies : 0));
+    if (replies > 0)
+        epoch_arm(w);
+}
+
 int
-worker_init(struct worker *w, struct pool *pools, uint32_t npools, uint32_t mbuf_size)
+worker_init(struct worker *w, struct pool *pools, uint32_t npools, uint32_t mbuf_size,
+            enum pace_policy pace)
 {
     memset(w, 0, sizeof(*w));
     w->base = event_base_new();
@@ -59,6 +105,14 @@ worker_init(struct worker *w, struct pool *pools, uint32_t npools, uint32_t mbuf
     struct timeval tv = { 1, 0 };
     if (w->tick == NULL || event_add(w->tick, &tv) != 0)
         return KM_ERROR;
+    pace_init(&w->pace, pace);
+    w->epoch = evtimer_new(w->base, on_epoch, w);
+    if (w->epoch == NULL)
+        return KM_ERROR;
+#ifdef __linux__
+    /* naps are short: let the kernel end them on time rather than up to 50 us late */
+    prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL);
+#endif
     return KM_OK;
 }
 
@@ -68,6 +122,9 @@ worker_free(struct worker *w)
     if (w->tick != NULL)
         event_free(w->tick);
     w->tick = NULL;
+    if (w->epoch != NULL)
+        event_free(w->epoch);
+    w->epoch = NULL;
     if (w->spare_fd >= 0)
         close(w->spare_fd);
     w->spare_fd = -1;
@@ -120,10 +177,14 @@ client_ctx(struct client *cl)
     return ctx;
 }
 
-static void
+/* Write what the pass queued; returns how many connections had something. */
+static uint32_t
 flush(struct worker *w)
 {
+    uint32_t n = 0;
+
     while (w->dirty != NULL) {
+        n++;
         struct conn *c = w->dirty;
         w->dirty = c->dnext;
         c->dnext = NULL;
@@ -133,16 +194,31 @@ flush(struct worker *w)
         else
             upstream_flush((struct upstream *)c);
     }
+    return n;
 }
 
 void
 worker_run(struct worker *w)
 {
+    uint64_t woke = 0;   /* when the last nap ended; 0: the loop blocks in the poll */
+
     while (!w->stop) {
-        if (event_base_loop(w->base, EVLOOP_ONCE) < 0) {
+        if (event_base_loop(w->base, woke != 0 ? EVLOOP_NONBLOCK : EVLOOP_ONCE) < 0) {
             log_error("event loop failed");
             break;
         }
-        flush(w);
+        uint32_t n = flush(w);
+        if (n > 0 && !w->epoch_on)
+            epoch_arm(w);
+        if (!w->pace.nap || n == 0) {
+            woke = 0;
+            continue;
+        }
+        uint64_t spent = woke != 0 ? clock_ns(CLOCK_MONOTONIC) - woke : 0;
+        if (spent < PACE_NAP_NS) {
+            struct timespec ts = { 0, (long)(PACE_NAP_NS - spent) };
+            nanosleep(&ts, NULL);
+        }
+        woke = clock_ns(CLOCK_MONOTONIC);
     }
 }

@@ -205,8 +205,29 @@ def test_help_lists_every_flag(flag):
     r = run_bounded([KEYMUX_BIN, flag], 10)
     assert r.returncode == 0, r.stderr
     out = r.stdout.decode()
-    for f in ("-h", "-V", "-t", "-d", "-D", "-v", "-o", "-c", "-s", "-a", "-i", "-p", "-m"):
+    for f in ("-h", "-V", "-t", "-d", "-D", "-v", "-o", "-c", "-s", "-a", "-i", "-p", "-m",
+              "--pace"):
         assert re.search(r"(^|\s|\[|,)%s\b" % re.escape(f), out), "usage lacks %s:\n%s" % (f, out)
+
+
+@pytest.mark.parametrize("value", ["", "fast", "NAP", "auto1"])
+def test_pace_refuses_unknown_policy(tmp_path, value):
+    conf = tmp_path / "ok.yml"
+    conf.write_text(simple_conf(PORTS.get()))
+    r = run_bounded([KEYMUX_BIN, "--pace", value, "-t", "-c", str(conf)], 10)
+    out = (r.stdout + r.stderr).decode()
+    assert r.returncode != 0, out
+    assert "--pace requires auto, block or nap" in out, out
+
+
+@pytest.mark.parametrize("value", ["auto", "block", "nap"])
+def test_pace_accepts_each_policy(tmp_path, value):
+    conf = tmp_path / "ok.yml"
+    conf.write_text(simple_conf(PORTS.get()))
+    r = run_bounded([KEYMUX_BIN, "--pace=" + value, "-t", "-c", str(conf)], 10)
+    out = (r.stdout + r.stderr).decode()
+    assert r.returncode == 0, out
+    assert "syntax is ok" in out, out
 
 
 def test_describe_stats_same_as_nutcracker():

@@ -1,5 +1,6 @@
-"""redis-benchmark (50 clients, with and without pipelining) through the proxy: it
-completes, reports no errors, and every write reached the backends."""
+"""redis-benchmark (50 clients, with and without pipelining) through the proxy, with each
+--pace policy (auto, and napping or blocking forced): it completes, reports no errors,
+and every write reached the backends."""
 
 import pytest
 
@@ -9,10 +10,12 @@ TESTS = "set,get,incr,lpush,mset"
 N = 20000
 
 
-@pytest.fixture(scope="module")
-def bench_pool(module_redis_factory, module_proxy_factory):
+@pytest.fixture(scope="module", params=["auto", "nap", "block"])
+def bench_pool(request, module_redis_factory, module_proxy_factory):
     backends = module_redis_factory(4)
-    return module_proxy_factory(backends, label="bench"), backends
+    proxy = module_proxy_factory(backends, label="bench-" + request.param,
+                                 argv_extra=["--pace", request.param])
+    return proxy, backends
 
 
 def error_lines(text):

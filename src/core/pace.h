@@ -1,0 +1,54 @@
+/* src/core/pace.h: whether a busy event loop should nap between polls instead of blocking.
+ *
+ * A fast loop that blocks in the poll is woken for nearly every message that arrives,
+ * since it has handled the last one before the next comes. Each wakeup costs the sender a
+ * wakeup of another CPU and the loop a switch back in; on a virtual machine these are the
+ * dearest part of a request. A loop that naps a short while after a busy pass and then
+ * polls without blocking gathers many messages per wakeup, and its servers get larger
+ * batches, at the price of at most one nap of added latency.
+ *
+ * Whether napping pays depends on the load. With many clients it cut the proxy's CPU per
+ * request by a quarter and raised the throughput by a third; with a few clients it only
+ * adds latency and costs more. So the pacer measures rather than guesses: over each
+ * epoch it divides the loop's CPU time by the replies it sent, keeps that cost for each
+ * way, tries the other way for one epoch now and then, and naps only while napping
+ * measures clearly cheaper. Under PACE_MIN_REPLIES replies an epoch it does not nap.
+ *
+ *   epoch:   1     2     3 (probe)  4     ...  19 (probe)  20
+ *   way:     block block nap        nap   ...  block       nap
+ *   cost:    c[0]  c[0]  c[1]       c[1]       c[0]        c[1]
+ */
+#ifndef KM_PACE_H
+#define KM_PACE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define PACE_NAP_NS      100000u   /* napping, the loop wakes at most once per 100 us */
+#define PACE_EPOCH_MS    25u
+#define PACE_MIN_REPLIES 500u      /* per epoch (20,000 replies/s): under it, block */
+#define PACE_PROBE_EVERY 16u       /* epochs between tries of the way not taken */
+#define PACE_GAIN_PCT    90u       /* nap only when it costs at most 90% of blocking */
+
+enum pace_policy {
+    PACE_AUTO,     /* measure, and nap when it is cheaper */
+    PACE_BLOCK,    /* never nap */
+    PACE_NAP       /* nap after every busy pass, whatever the load */
+};
+
+struct pace {
+    enum pace_policy policy;
+    bool nap;              /* nap through this epoch */
+    bool probing;          /* this epoch tries the way not chosen */
+    uint32_t since_probe;  /* epochs since the last try */
+    uint64_t cost[2];      /* CPU ns per reply, smoothed: [0] blocking, [1] napping; 0: unknown */
+};
+
+void pace_init(struct pace *p, enum pace_policy policy);
+/* The end of an epoch in which the loop spent cpu_ns of CPU time and sent `replies`
+ * replies; returns whether to nap through the next epoch. */
+bool pace_epoch(struct pace *p, uint64_t cpu_ns, uint64_t replies);
+/* "auto", "block" or "nap" into *out; -1 for anything else. */
+int pace_policy_parse(const char *s, enum pace_policy *out);
+
+#endif
