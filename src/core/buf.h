@@ -52,6 +52,13 @@ struct span {
 #define BUF_MIN_SIZE 512u
 #define BUF_MAX_SIZE (16u * 1024 * 1024)
 
+/* Bytes of segments handed out and not yet back in the pool. */
+static inline uint64_t
+bufpool_held(const struct bufpool *p)
+{
+    return (p->nlive - p->nfree) * (uint64_t)p->size;
+}
+
 /* Set up a pool of segments of `size` data bytes keeping at most max_free idle ones. */
 void bufpool_init(struct bufpool *p, uint32_t size, uint32_t max_free);
 /* Free every idle segment and the scratch segment. Segments still referenced elsewhere

@@ -30,9 +30,12 @@ pace_epoch(struct pace *p, uint64_t cpu_ns, uint64_t replies)
         p->nap = false;
         p->probing = false;
         p->since_probe = 0;
+        p->busy = 0;
         p->cost[0] = p->cost[1] = 0;
         return false;
     }
+    if (p->busy < PACE_SETTLE)
+        p->busy++;
 
     uint64_t sample = cpu_ns / replies;
     if (sample == 0)
@@ -51,6 +54,8 @@ pace_epoch(struct pace *p, uint64_t cpu_ns, uint64_t replies)
         p->nap = nap_cheaper(p);
         return p->nap;
     }
+    if (p->busy < PACE_SETTLE)
+        return p->nap;
     if (p->cost[!p->nap] == 0 || ++p->since_probe >= PACE_PROBE_EVERY) {
         p->probing = true;
         p->nap = !p->nap;

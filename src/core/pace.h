@@ -14,6 +14,13 @@
  * way, tries the other way for one epoch now and then, and naps only while napping
  * measures clearly cheaper. Under PACE_MIN_REPLIES replies an epoch it does not nap.
  *
+ * A pass after a nap handles more at once, and holds the buffers of all it handles: in a
+ * storm of thousands of clients each sending one request, napping made the peak memory
+ * several times larger. Napping is for sustained load, so the first try waits for
+ * PACE_SETTLE busy epochs in a row (a storm is over by then), and whatever the pacer
+ * says, the loop does not nap while more than PACE_MAX_HELD bytes of buffers are in
+ * use; it drains eagerly instead.
+ *
  *   epoch:   1     2     3 (probe)  4     ...  19 (probe)  20
  *   way:     block block nap        nap   ...  block       nap
  *   cost:    c[0]  c[0]  c[1]       c[1]       c[0]        c[1]
@@ -28,7 +35,9 @@
 #define PACE_EPOCH_MS    25u
 #define PACE_MIN_REPLIES 500u      /* per epoch (20,000 replies/s): under it, block */
 #define PACE_PROBE_EVERY 16u       /* epochs between tries of the way not taken */
+#define PACE_SETTLE      8u        /* busy epochs in a row before the first try */
 #define PACE_GAIN_PCT    90u       /* nap only when it costs at most 90% of blocking */
+#define PACE_MAX_HELD    (8u << 20) /* bytes of buffers in use past which the loop never naps */
 
 enum pace_policy {
     PACE_AUTO,     /* measure, and nap when it is cheaper */
@@ -41,6 +50,7 @@ struct pace {
     bool nap;              /* nap through this epoch */
     bool probing;          /* this epoch tries the way not chosen */
     uint32_t since_probe;  /* epochs since the last try */
+    uint32_t busy;         /* epochs in a row at or over PACE_MIN_REPLIES, up to PACE_SETTLE */
     uint64_t cost[2];      /* CPU ns per reply, smoothed: [0] blocking, [1] napping; 0: unknown */
 };
 

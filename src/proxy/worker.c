@@ -210,7 +210,7 @@ worker_run(struct worker *w)
         uint32_t n = flush(w);
         if (n > 0 && !w->epoch_on)
             epoch_arm(w);
-        if (!w->pace.nap || n == 0) {
+        if (!w->pace.nap || n == 0 || bufpool_held(&w->bp) > PACE_MAX_HELD) {
             woke = 0;
             continue;
         }

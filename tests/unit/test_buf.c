@@ -42,17 +42,20 @@ test_get_unref_free_list_bound(void **state)
         assert_non_null(b[i]);
         assert_int_equal(b[i]->refs, 1);
         assert_int_equal(b[i]->len, 0);
+        assert_int_equal(bufpool_held(&p), (uint64_t)(i + 1) * SEG);
     }
     assert_int_equal(p.nlive, 8);
     for (int i = 0; i < 8; i++)
         buf_unref(b[i]);
-    /* only max_free stay; the rest went back to the system */
+    /* only max_free stay; the rest went back to the system; idle ones are not held */
     assert_int_equal(p.nfree, 2);
     assert_int_equal(p.nlive, 2);
+    assert_int_equal(bufpool_held(&p), 0);
     /* reuse comes from the free list */
     struct buf *again = buf_get(&p);
     assert_int_equal(p.nfree, 1);
     assert_int_equal(p.nlive, 2);
+    assert_int_equal(bufpool_held(&p), SEG);
     buf_unref(again);
     bufpool_destroy(&p);
     assert_int_equal(p.nlive, 0);

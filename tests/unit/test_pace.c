@@ -1,5 +1,6 @@
 /* tests/unit/test_pace.c: the pacer naps only while napping measures clearly cheaper per
- * reply, tries the other way every PACE_PROBE_EVERY epochs, and blocks under light load. */
+ * reply, tries the other way every PACE_PROBE_EVERY epochs, waits for PACE_SETTLE busy
+ * epochs before its first try, and blocks under light load. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +18,14 @@ epoch(struct pace *p, uint64_t block_ns, uint64_t nap_ns, uint64_t replies)
 {
     uint64_t each = p->nap ? nap_ns : block_ns;
     return pace_epoch(p, each * replies, replies);
+}
+
+/* The busy epochs before the first try: the pacer blocks through them. */
+static void
+settle(struct pace *p, uint64_t block_ns, uint64_t nap_ns)
+{
+    for (unsigned i = 0; i + 1 < PACE_SETTLE; i++)
+        assert_false(epoch(p, block_ns, nap_ns, BUSY));
 }
 
 static void
@@ -56,7 +65,8 @@ test_naps_when_cheaper_and_keeps_checking(void **state)
 
     (void)state;
     pace_init(&p, PACE_AUTO);
-    /* first busy epoch: blocking measured, napping unknown, so it is tried at once */
+    settle(&p, 10000, 6000);
+    /* load has lasted: blocking measured, napping unknown, so it is tried now */
     assert_true(epoch(&p, 10000, 6000, BUSY));
     assert_true(p.probing);
     /* the try measured cheaper: the pacer stays napping */
@@ -81,6 +91,7 @@ test_blocks_when_napping_is_dearer_or_barely_cheaper(void **state)
     (void)state;
     for (unsigned k = 0; k < sizeof(nap_cost) / sizeof(nap_cost[0]); k++) {
         pace_init(&p, PACE_AUTO);
+        settle(&p, 10000, nap_cost[k]);
         int napped = 0;
         for (unsigned i = 0; i < (PACE_PROBE_EVERY + 1) * 4 + 1; i++)
             napped += epoch(&p, 10000, nap_cost[k], BUSY);
@@ -89,6 +100,7 @@ test_blocks_when_napping_is_dearer_or_barely_cheaper(void **state)
     }
     /* at the margin it naps */
     pace_init(&p, PACE_AUTO);
+    settle(&p, 10000, 10000 * PACE_GAIN_PCT / 100);
     epoch(&p, 10000, 10000 * PACE_GAIN_PCT / 100, BUSY);
     assert_true(epoch(&p, 10000, 10000 * PACE_GAIN_PCT / 100, BUSY));
     assert_false(p.probing);
@@ -102,9 +114,11 @@ test_follows_a_change_in_the_load(void **state)
 
     (void)state;
     pace_init(&p, PACE_AUTO);
+    settle(&p, 10000, 5000);
     for (int i = 0; i < 8; i++)
         epoch(&p, 10000, 5000, BUSY);
     assert_true(p.nap);
+    assert_false(p.probing);
     /* the same traffic now costs more napping than blocking: after the next try of
      * blocking it blocks, napping again only for the tries */
     for (unsigned i = 0; i < (PACE_PROBE_EVERY + 1) * 2; i++)
@@ -121,6 +135,7 @@ test_load_drop_while_napping(void **state)
 
     (void)state;
     pace_init(&p, PACE_AUTO);
+    settle(&p, 10000, 5000);
     epoch(&p, 10000, 5000, BUSY);
     epoch(&p, 10000, 5000, BUSY);
     assert_true(p.nap);
@@ -133,6 +148,21 @@ test_load_drop_while_napping(void **state)
     assert_int_equal(p.cost[1], 0);
     /* no replies at all */
     assert_false(epoch(&p, 10000, 5000, 0));
+}
+
+static void
+test_short_burst_never_naps(void **state)
+{
+    struct pace p;
+
+    (void)state;
+    pace_init(&p, PACE_AUTO);
+    /* bursts shorter than PACE_SETTLE epochs, with light epochs between them */
+    for (int burst = 0; burst < 10; burst++) {
+        settle(&p, 10000, 1000);
+        assert_false(epoch(&p, 10000, 1000, PACE_MIN_REPLIES - 1));
+    }
+    assert_int_equal(p.cost[1], 0);
 }
 
 static void
@@ -163,6 +193,7 @@ main(void)
         cmocka_unit_test(test_blocks_when_napping_is_dearer_or_barely_cheaper),
         cmocka_unit_test(test_follows_a_change_in_the_load),
         cmocka_unit_test(test_load_drop_while_napping),
+        cmocka_unit_test(test_short_burst_never_naps),
         cmocka_unit_test(test_policy_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
