@@ -208,7 +208,7 @@ worker_run(struct worker *w)
             break;
         }
         uint32_t n = flush(w);
-        if (n > 0 && !w->epoch_on)
+        if (n > 0 && !w->epoch_on && w->pace.policy == PACE_AUTO)
             epoch_arm(w);
         if (!w->pace.nap || n == 0 || bufpool_held(&w->bp) > PACE_MAX_HELD) {
             woke = 0;
