@@ -1,5 +1,5 @@
 """--pace: with napping forced on (and off), many concurrent clients pipelining through the
-proxy each get exactly their own replies, in order; the naps only move when a pass runs."""
+proxy each get exactly their own replies, in order, and no request is lost."""
 
 import threading
 
