@@ -130,12 +130,15 @@ parse_options(int argc, char **argv, struct options *o)
             o->verbosity = (int)v;
             break;
         case 'o': o->log_file = optarg; break;
-        case OPT_PACE:
-            if (pace_policy_parse(optarg, &o->pace) != 0) {
+        case OPT_PACE: {
+            int pace = pace_from_name(optarg, strlen(optarg));
+            if (pace < 0) {
                 fprintf(stderr, "keymux: option --pace requires auto, block or nap\n");
                 return KM_ERROR;
             }
+            o->pace = (enum pace_policy)pace;
             break;
+        }
         case 'c': o->conf_file = optarg; break;
         case 'a': o->stats_addr = optarg; break;
         case 'p': o->pid_file = optarg; break;

@@ -17,6 +17,11 @@
 #define KM_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define KM_MAX(a, b) ((a) > (b) ? (a) : (b))
 
+/* The index i of names[0..n) that equals name[0..len) (exact case), or -1 if none or
+ * name is NULL: the lookup behind every "name in the config or on the command line" to
+ * enum (hash, distribution, pacing policy). */
+int km_name_index(const char *const *names, int n, const char *name, size_t len);
+
 /* Report a failed invariant and abort; never compiled out, because the
  * invariants it guards protect memory. */
 void km_assert_fail(const char *cond, const char *file, int line)

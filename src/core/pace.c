@@ -1,6 +1,8 @@
 /* src/core/pace.c: choose between blocking and napping by measured CPU per reply. */
 #include "core/pace.h"
 
+#include "core/common.h"
+
 #include <string.h>
 
 void
@@ -63,18 +65,14 @@ pace_epoch(struct pace *p, uint64_t cpu_ns, uint64_t replies)
     return p->nap;
 }
 
-int
-pace_policy_parse(const char *s, enum pace_policy *out)
-{
-    static const struct { const char *name; enum pace_policy policy; } names[] = {
-        { "auto", PACE_AUTO }, { "block", PACE_BLOCK }, { "nap", PACE_NAP },
-    };
+static const char *const pace_names[] = {
+    [PACE_AUTO] = "auto",
+    [PACE_BLOCK] = "block",
+    [PACE_NAP] = "nap",
+};
 
-    for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        if (strcmp(s, names[i].name) == 0) {
-            *out = names[i].policy;
-            return 0;
-        }
-    }
-    return -1;
+int
+pace_from_name(const char *name, size_t len)
+{
+    return km_name_index(pace_names, (int)KM_ARRAY_LEN(pace_names), name, len);
 }

@@ -29,6 +29,7 @@
 #define KM_PACE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define PACE_NAP_NS      100000u   /* napping, the loop wakes at most once per 100 us */
@@ -58,7 +59,7 @@ void pace_init(struct pace *p, enum pace_policy policy);
 /* The end of an epoch in which the loop spent cpu_ns of CPU time and sent `replies`
  * replies; returns whether to nap through the next epoch. */
 bool pace_epoch(struct pace *p, uint64_t cpu_ns, uint64_t replies);
-/* "auto", "block" or "nap" into *out; -1 for anything else. */
-int pace_policy_parse(const char *s, enum pace_policy *out);
+/* The policy named name[0..len) ("auto", "block" or "nap"), or -1 if none. */
+int pace_from_name(const char *name, size_t len);
 
 #endif

@@ -110,8 +110,10 @@ worker_init(struct worker *w, struct pool *pools, uint32_t npools, uint32_t mbuf
     if (w->epoch == NULL)
         return KM_ERROR;
 #ifdef __linux__
-    /* naps are short: let the kernel end them on time rather than up to 50 us late */
-    prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL);
+    /* naps are short: let the kernel end them on time rather than up to 50 us late
+     * (the slack is the thread's, so a loop that never naps keeps the default) */
+    if (pace != PACE_BLOCK)
+        prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL);
 #endif
     return KM_OK;
 }

@@ -399,15 +399,7 @@ static const char *const hash_names[HASH_COUNT] = {
 int
 hash_from_name(const char *name, size_t len)
 {
-    if (name == NULL) {
-        return -1;
-    }
-    for (int i = 0; i < HASH_COUNT; i++) {
-        if (strlen(hash_names[i]) == len && memcmp(hash_names[i], name, len) == 0) {
-            return i;
-        }
-    }
-    return -1;
+    return km_name_index(hash_names, HASH_COUNT, name, len);
 }
 
 const char *

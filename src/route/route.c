@@ -43,15 +43,7 @@ static const char *const dist_names[DIST_COUNT] = {
 int
 dist_from_name(const char *name, size_t len)
 {
-    if (name == NULL) {
-        return -1;
-    }
-    for (int i = 0; i < DIST_COUNT; i++) {
-        if (strlen(dist_names[i]) == len && memcmp(dist_names[i], name, len) == 0) {
-            return i;
-        }
-    }
-    return -1;
+    return km_name_index(dist_names, DIST_COUNT, name, len);
 }
 
 const char *

@@ -168,19 +168,15 @@ test_short_burst_never_naps(void **state)
 static void
 test_policy_names(void **state)
 {
-    enum pace_policy v = PACE_NAP;
-
     (void)state;
-    assert_int_equal(pace_policy_parse("auto", &v), 0);
-    assert_int_equal(v, PACE_AUTO);
-    assert_int_equal(pace_policy_parse("block", &v), 0);
-    assert_int_equal(v, PACE_BLOCK);
-    assert_int_equal(pace_policy_parse("nap", &v), 0);
-    assert_int_equal(v, PACE_NAP);
-    assert_int_equal(pace_policy_parse("", &v), -1);
-    assert_int_equal(pace_policy_parse("Nap", &v), -1);
-    assert_int_equal(pace_policy_parse("naps", &v), -1);
-    assert_int_equal(v, PACE_NAP);
+    assert_int_equal(pace_from_name("auto", 4), PACE_AUTO);
+    assert_int_equal(pace_from_name("block", 5), PACE_BLOCK);
+    assert_int_equal(pace_from_name("nap", 3), PACE_NAP);
+    assert_int_equal(pace_from_name("", 0), -1);
+    assert_int_equal(pace_from_name("Nap", 3), -1);
+    assert_int_equal(pace_from_name("naps", 4), -1);
+    assert_int_equal(pace_from_name("napping", 3), PACE_NAP);   /* only len bytes count */
+    assert_int_equal(pace_from_name(NULL, 0), -1);
 }
 
 int
