@@ -376,8 +376,7 @@ split(struct world *w, struct msg *m, uint64_t start)
 
     for (int i = 0; i < MAX_SRV; i++)
         slot[i] = -1;
-    m->keyfrag = malloc(nkeys * sizeof(*m->keyfrag));
-    FZ_CHECK(m->keyfrag != NULL, "malloc");
+    FZ_CHECK(msg_split_init(m, KM_MIN(nkeys, MAX_SRV), nkeys) == KM_OK, "malloc");
     for (uint32_t k = 0; k < nkeys; k++) {
         const struct tok *t = &m->tok[m->key_first + k * m->key_step];
         size_t got = msg_tok_copy(t, 0, kbuf, sizeof(kbuf));
@@ -390,8 +389,7 @@ split(struct world *w, struct msg *m, uint64_t start)
         m->keyfrag[k] = (uint32_t)slot[s];
     }
     if (nfrag == 1) {
-        free(m->keyfrag);
-        m->keyfrag = NULL;
+        msg_split_free(m);
         m->merge = MERGE_NONE;
         serve_whole(w, m, start);
         return;
@@ -401,8 +399,7 @@ split(struct world *w, struct msg *m, uint64_t start)
     uint32_t *keys = malloc(nkeys * sizeof(*keys));
     uint32_t *kstart = calloc(nfrag + 1, sizeof(*kstart));
     uint32_t *fill = calloc(nfrag, sizeof(*fill));
-    m->frags = calloc(nfrag, sizeof(*m->frags));
-    FZ_CHECK(keys && kstart && fill && m->frags, "malloc");
+    FZ_CHECK(keys && kstart && fill, "malloc");
     for (uint32_t k = 0; k < nkeys; k++)
         kstart[m->keyfrag[k] + 1]++;
     for (uint32_t f = 0; f < nfrag; f++)

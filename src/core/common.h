@@ -22,6 +22,10 @@
  * enum (hash, distribution, pacing policy). */
 int km_name_index(const char *const *names, int n, const char *name, size_t len);
 
+/* Write v in decimal at dst (no NUL; at most 20 bytes) and return the length: the hot
+ * path's number formatting, where snprintf's parsing of a format costs more than the work. */
+size_t km_u64_dec(char *dst, uint64_t v);
+
 /* Report a failed invariant and abort; never compiled out, because the
  * invariants it guards protect memory. */
 void km_assert_fail(const char *cond, const char *file, int line)

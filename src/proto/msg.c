@@ -108,8 +108,7 @@ msg_put(struct msgcache *mc, struct msg *m)
         if (m->frags[i] != NULL)
             msg_put(mc, m->frags[i]);
     }
-    free(m->frags);
-    free(m->keyfrag);
+    msg_split_free(m);
     msg_out_release(m);
     release_input(m);
 
@@ -124,10 +123,28 @@ msg_put(struct msgcache *mc, struct msg *m)
 }
 
 int
+msg_split_init(struct msg *m, uint32_t maxfrag, uint32_t nkeys)
+{
+    m->frags = calloc(1, maxfrag * sizeof(*m->frags) + nkeys * sizeof(*m->keyfrag));
+    if (m->frags == NULL)
+        return KM_ERROR;
+    m->keyfrag = (uint32_t *)(m->frags + maxfrag);
+    return KM_OK;
+}
+
+void
+msg_split_free(struct msg *m)
+{
+    free(m->frags);
+    m->frags = NULL;
+    m->keyfrag = NULL;
+}
+
+int
 msg_tok_push(struct msg *m, const struct tok *t)
 {
     if (m->ntok == m->tokcap) {
-        uint32_t cap = m->tokcap * 2;
+        uint32_t cap = m->tok == m->tok_inline ? MSG_GROW_FIRST : m->tokcap * 2;
         struct tok *n;
         if (m->tok == m->tok_inline) {
             n = malloc(cap * sizeof(*n));
@@ -149,7 +166,7 @@ int
 msg_out_push(struct msg *m, struct span *s)
 {
     if (m->nout == m->outcap) {
-        uint32_t cap = m->outcap * 2;
+        uint32_t cap = m->out == m->out_inline ? MSG_GROW_FIRST : m->outcap * 2;
         struct span *n;
         if (m->out == m->out_inline) {
             n = malloc(cap * sizeof(*n));

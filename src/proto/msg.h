@@ -51,6 +51,9 @@ enum merge {
 
 #define MSG_TOK_INLINE 4
 #define MSG_OUT_INLINE 2
+/* Past the inline arrays, the first heap array: a 10-key command or its merged reply
+ * fits in one allocation instead of a chain of doublings. */
+#define MSG_GROW_FIRST 16
 
 struct msg {
     struct msg *cnext;       /* next in the client's reply FIFO */
@@ -59,7 +62,8 @@ struct msg {
     struct msg *parent;      /* the split request this fragment belongs to */
     struct msg *rsp;         /* the reply once it is there (parsed, merged or made here) */
     struct msg **frags;      /* fragments of a split request */
-    uint32_t *keyfrag;       /* split request: for each key, in order, the fragment serving it */
+    uint32_t *keyfrag;       /* split request: for each key, in order, the fragment serving it
+                                (in the block frags points to, after the fragments) */
 
     struct span raw;         /* the parsed bytes (held) */
     struct span *out;        /* what to send (each span held) */
@@ -118,6 +122,10 @@ struct msg *msg_get(struct msgcache *mc);
  * return it to the cache. Fragments are put with their parent, never alone. */
 void msg_put(struct msgcache *mc, struct msg *m);
 
+/* The arrays of a split request, in one zeroed block: frags for up to maxfrag fragments,
+ * keyfrag for nkeys keys. KM_OK or KM_ERROR (out of memory). msg_put frees them. */
+int msg_split_init(struct msg *m, uint32_t maxfrag, uint32_t nkeys);
+void msg_split_free(struct msg *m);
 /* Append a token; KM_OK or KM_ERROR (out of memory). Grows with what has arrived only. */
 int msg_tok_push(struct msg *m, const struct tok *t);
 /* Append a span to out, taking over the reference the caller holds; KM_OK or KM_ERROR,

@@ -12,6 +12,19 @@
 
 #define NAME_MAX_LEN 32
 
+/* "<type><n>\r\n" at dst (at most 23 bytes): an array or bulk header, or an integer. */
+static size_t
+resp_head(char *dst, char type, uint64_t n)
+{
+    size_t len;
+
+    dst[0] = type;
+    len = 1 + km_u64_dec(dst + 1, n);
+    dst[len++] = '\r';
+    dst[len++] = '\n';
+    return len;
+}
+
 static void
 redis_req_init(union parser *p)
 {
@@ -113,7 +126,7 @@ reply_bulk_of(struct msg *m, const struct tok *t, const struct proto_ctx *ctx)
 {
     struct msg *r = msg_get(ctx->mc);
     char hdr[32];
-    int n;
+    size_t n;
 
     if (r == NULL)
         return KM_ERROR;
@@ -123,8 +136,8 @@ reply_bulk_of(struct msg *m, const struct tok *t, const struct proto_ctx *ctx)
         /* multibulk: "$len\r\n<data>\r\n" is already a bulk reply */
         return msg_out_borrow(r, t->b, t->off, t->aux + t->len + 2);
     }
-    n = snprintf(hdr, sizeof(hdr), "$%llu\r\n", (unsigned long long)t->len);
-    if (msg_out_bytes(r, ctx->bp, hdr, (size_t)n) != KM_OK)
+    n = resp_head(hdr, '$', t->len);
+    if (msg_out_bytes(r, ctx->bp, hdr, n) != KM_OK)
         return KM_ERROR;
     if (t->len > 0) {
         struct span s = { t->b, t->off, t->len };
@@ -330,12 +343,12 @@ static int
 frag_push_tok(struct msg *f, const struct tok *t, const struct proto_ctx *ctx)
 {
     char hdr[32];
-    int n;
+    size_t n;
 
     if (t->aux > 0)
         return msg_out_borrow(f, t->b, t->off, t->aux + t->len + 2);
-    n = snprintf(hdr, sizeof(hdr), "$%llu\r\n", (unsigned long long)t->len);
-    if (msg_out_bytes(f, ctx->bp, hdr, (size_t)n) != KM_OK)
+    n = resp_head(hdr, '$', t->len);
+    if (msg_out_bytes(f, ctx->bp, hdr, n) != KM_OK)
         return KM_ERROR;
     if (t->len > 0 && msg_out_borrow(f, t->b, t->off, t->len) != KM_OK)
         return KM_ERROR;
@@ -347,10 +360,9 @@ redis_frag(struct msg *f, const struct msg *parent, const uint32_t *keys, uint32
            const struct proto_ctx *ctx)
 {
     char hdr[32];
-    int len = snprintf(hdr, sizeof(hdr), "*%llu\r\n",
-                       (unsigned long long)(1 + (uint64_t)n * parent->key_step));
+    size_t len = resp_head(hdr, '*', 1 + (uint64_t)n * parent->key_step);
 
-    if (msg_out_bytes(f, ctx->bp, hdr, (size_t)len) != KM_OK)
+    if (msg_out_bytes(f, ctx->bp, hdr, len) != KM_OK)
         return KM_ERROR;
     if (frag_push_tok(f, &parent->tok[0], ctx) != KM_OK)
         return KM_ERROR;
@@ -462,8 +474,7 @@ redis_merge(struct msg *parent, const struct proto_ctx *ctx)
         parent->frags[i]->nfrag_done = 0;
     r->type = '*';
     r->ival = nkeys;
-    n = snprintf(hdr, sizeof(hdr), "*%u\r\n", nkeys);
-    if (msg_out_bytes(r, ctx->bp, hdr, (size_t)n) != KM_OK)
+    if (msg_out_bytes(r, ctx->bp, hdr, resp_head(hdr, '*', nkeys)) != KM_OK)
         return KM_ERROR;
     for (uint32_t k = 0; k < nkeys; k++) {
         struct msg *f = parent->frags[parent->keyfrag[k]];

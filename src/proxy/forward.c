@@ -113,27 +113,39 @@ send_whole(struct worker *w, struct pool *p, struct msg *m, int idx)
     upstream_send(w, &p->servers[idx], m);
 }
 
+/* Splitting scratch on the stack up to this many 32-bit words (keys + 3 per fragment + 1);
+ * a larger split takes one heap block for the call. */
+#define SPLIT_STACK 512
+
 static void
 split(struct worker *w, struct pool *p, struct msg *m)
 {
     uint32_t nkeys = (m->key_last - m->key_first) / m->key_step + 1;
-    uint32_t *keys = NULL, *start = NULL, *fill = NULL;
-    int32_t *fsrv = NULL;
+    uint32_t maxfrag = KM_MIN(nkeys, p->nservers);
+    uint32_t stack[SPLIT_STACK];
+    uint32_t *scratch = stack;
+    uint32_t *keys, *start, *fill;
+    int32_t *fsrv;
     uint32_t nfrag = 0;
     struct proto_ctx ctx = worker_ctx(w, p);
     const char *why = "out of memory";
+    size_t words = (size_t)nkeys + 3 * (size_t)maxfrag + 1;
 
-    m->keyfrag = malloc(nkeys * sizeof(*m->keyfrag));
-    fsrv = malloc(KM_MIN(nkeys, p->nservers) * sizeof(*fsrv));
-    if (m->keyfrag == NULL || fsrv == NULL)
+    if (words > SPLIT_STACK)
+        scratch = malloc(words * sizeof(*scratch));
+    if (scratch == NULL || msg_split_init(m, maxfrag, nkeys) != KM_OK)
         goto fail;
+    keys = scratch;
+    start = keys + nkeys;
+    fill = start + maxfrag + 1;
+    fsrv = (int32_t *)(fill + maxfrag);
 
     /* one pass: each key's server, numbering the servers in order of first use */
     for (uint32_t k = 0; k < nkeys; k++) {
         int idx = route_tok(p, &m->tok[m->key_first + k * m->key_step]);
         if (idx < 0) {
             why = idx == -1 ? "no server available" : "out of memory";
-            goto fail;
+            goto fail_slots;
         }
         if (p->srvslot[idx] < 0) {
             p->srvslot[idx] = (int32_t)nfrag;
@@ -147,21 +159,17 @@ split(struct worker *w, struct pool *p, struct msg *m)
     if (nfrag == 1) {
         /* every key on one server: the request goes as it is and so does the reply */
         int idx = fsrv[0];
-        free(m->keyfrag);
-        m->keyfrag = NULL;
-        free(fsrv);
+        msg_split_free(m);
+        if (scratch != stack)
+            free(scratch);
         m->merge = MERGE_NONE;
         send_whole(w, p, m, idx);
         return;
     }
 
     /* key numbers grouped by fragment, in the client's order within each */
-    keys = malloc(nkeys * sizeof(*keys));
-    start = calloc(nfrag + 1, sizeof(*start));
-    fill = calloc(nfrag, sizeof(*fill));
-    m->frags = calloc(nfrag, sizeof(*m->frags));
-    if (keys == NULL || start == NULL || fill == NULL || m->frags == NULL)
-        goto fail;
+    memset(start, 0, (nfrag + 1) * sizeof(*start));
+    memset(fill, 0, nfrag * sizeof(*fill));
     for (uint32_t k = 0; k < nkeys; k++)
         start[m->keyfrag[k] + 1]++;
     for (uint32_t f = 0; f < nfrag; f++)
@@ -187,10 +195,8 @@ split(struct worker *w, struct pool *p, struct msg *m)
     msg_drop_input(m);
     for (uint32_t f = 0; f < nfrag; f++)
         upstream_send(w, &p->servers[fsrv[f]], m->frags[f]);
-    free(keys);
-    free(start);
-    free(fill);
-    free(fsrv);
+    if (scratch != stack)
+        free(scratch);
     return;
 
 fail_frags:
@@ -200,19 +206,14 @@ fail_frags:
             msg_put(&w->mc, m->frags[f]);
     }
     m->nfrag = 0;
+    goto fail;
+fail_slots:
+    for (uint32_t f = 0; f < nfrag; f++)
+        p->srvslot[fsrv[f]] = -1;
 fail:
-    if (fsrv != NULL && m->keyfrag != NULL) {
-        for (uint32_t f = 0; f < nfrag; f++)
-            p->srvslot[fsrv[f]] = -1;
-    }
-    free(m->frags);
-    m->frags = NULL;
-    free(keys);
-    free(start);
-    free(fill);
-    free(fsrv);
-    free(m->keyfrag);
-    m->keyfrag = NULL;
+    msg_split_free(m);
+    if (scratch != stack)
+        free(scratch);
     forward_fail(w, p, m, why);
 }
 

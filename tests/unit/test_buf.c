@@ -4,10 +4,12 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
 #include "core/buf.h"
+#include "core/common.h"
 #include "proto/msg.h"
 
 #define SEG 16
@@ -272,6 +274,24 @@ test_tok_int(void **state)
     bufpool_destroy(&p);
 }
 
+/* km_u64_dec writes what "%llu" writes, for the digit-count edges and the extremes. */
+static void
+test_u64_dec(void **state)
+{
+    static const uint64_t v[] = { 0, 1, 9, 10, 99, 100, 12345, 4294967295u, 4294967296u,
+                                  999999999999999999u, 10000000000000000000u, UINT64_MAX };
+    char got[24], want[24];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        size_t n = km_u64_dec(got, v[i]);
+        int w = snprintf(want, sizeof(want), "%llu", (unsigned long long)v[i]);
+
+        assert_int_equal(n, (size_t)w);
+        assert_memory_equal(got, want, n);
+    }
+}
+
 int
 main(void)
 {
@@ -283,6 +303,7 @@ main(void)
         cmocka_unit_test(test_chain_locate_consume),
         cmocka_unit_test(test_scratch_and_msg_out),
         cmocka_unit_test(test_tok_int),
+        cmocka_unit_test(test_u64_dec),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

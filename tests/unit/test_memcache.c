@@ -356,10 +356,7 @@ check_merge(struct rig *r, const char *req, const uint32_t *keyfrag, uint32_t nf
         assert_int_equal(P->req_plan(m, &ps, &r->ctx), 0);
         assert_int_equal(m->merge, MERGE_VALUES);
         uint32_t nkeys = m->ntok;
-        m->keyfrag = malloc(nkeys * sizeof(*m->keyfrag));
-        m->frags = calloc(nfrag, sizeof(*m->frags));
-        assert_non_null(m->keyfrag);
-        assert_non_null(m->frags);
+        assert_int_equal(msg_split_init(m, nfrag, nkeys), 0);
         memcpy(m->keyfrag, keyfrag, nkeys * sizeof(*m->keyfrag));
         m->nfrag = nfrag;
         for (uint32_t f = 0; f < nfrag; f++) {
