@@ -12,7 +12,7 @@
 
 #define NAME_MAX_LEN 32
 
-/* "<type><n>\r\n" at dst (at most 23 bytes): an array or bulk header, or an integer. */
+/* "<type><n>\r\n" at dst (at most 23 bytes): an array or bulk header. */
 static size_t
 resp_head(char *dst, char type, uint64_t n)
 {
