@@ -12,7 +12,7 @@
 
 #define NAME_MAX_LEN 32
 
-/* "<type><n>\r\n" at dst (at most 23 bytes): an array or bulk header. */
+/* "<type><n>\r\n" at dst (at most 23 bytes): an array or bulk header, or an integer. */
 static size_t
 resp_head(char *dst, char type, uint64_t n)
 {
@@ -411,7 +411,7 @@ redis_merge(struct msg *parent, const struct proto_ctx *ctx)
 {
     uint32_t nkeys = (parent->key_last - parent->key_first) / parent->key_step + 1;
     char hdr[32];
-    int n;
+    size_t n;
 
     /* MGET: each fragment must answer one element per key it asked for; count them
      * (nfrag_done of each fragment serves as a counter, then as its cursor) */
@@ -460,8 +460,10 @@ redis_merge(struct msg *parent, const struct proto_ctx *ctx)
     if (parent->merge == MERGE_SUM) {
         r->type = ':';
         r->ival = sum;
-        n = snprintf(hdr, sizeof(hdr), ":%lld\r\n", (long long)sum);
-        return msg_out_bytes(r, ctx->bp, hdr, (size_t)n);
+        /* counts of keys (DEL, EXISTS, TOUCH, UNLINK): never negative, but say so if so */
+        n = sum >= 0 ? resp_head(hdr, ':', (uint64_t)sum)
+                     : (size_t)snprintf(hdr, sizeof(hdr), ":%lld\r\n", (long long)sum);
+        return msg_out_bytes(r, ctx->bp, hdr, n);
     }
     if (parent->merge == MERGE_OK) {
         r->type = '+';
