@@ -92,7 +92,7 @@ struct world {
     struct proto_ctx ctx;
     struct proto_limits lim;
     bool use_lim;
-    bool authed;
+    struct proto_session sess;
     struct fz_rng rng;
     uint64_t salt;           /* of the made-up key -> server map */
     uint32_t nsrv;
@@ -720,7 +720,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     w->ctx.mc = &w->mc;
     if (cfg & 0x80) {
         w->ctx.auth = "pw";
-        w->ctx.authed = &w->authed;
+        w->ctx.sess = &w->sess;
     }
     if ((cfg & 0x60) == 0x60) {
         w->use_lim = true;

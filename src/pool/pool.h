@@ -42,6 +42,7 @@ struct server {
 
 struct pool_stats {
     uint64_t client_eof, client_err, client_connections, server_ejects, forward_error, fragments;
+    struct proto_counts counts;    /* bumped by the protocol (memcached stats, INFO) */
 };
 
 struct pool {

@@ -3,6 +3,8 @@
 
 #include "core/common.h"
 
+#include <stdlib.h>
+
 struct msg *
 proto_reply_bytes(const struct proto_ctx *ctx, const void *p, size_t n)
 {
@@ -15,4 +17,11 @@ proto_reply_bytes(const struct proto_ctx *ctx, const void *p, size_t n)
         return NULL;
     }
     return r;
+}
+
+void
+proto_session_clear(struct proto_session *s)
+{
+    free(s->name);
+    s->name = NULL;
 }

@@ -43,12 +43,55 @@ struct proto_limits {
     uint64_t max_value;      /* memcached value */
 };
 
+/* A client's state across its requests: it lives in the client, and the protocol reads
+ * and changes it as it plans them (AUTH, CLIENT SETNAME, a refused MULTI). */
+struct proto_session {
+    uint64_t id;             /* CLIENT ID: unique in the process, from 1 */
+    char *name;              /* CLIENT SETNAME: a heap copy, NULL when none */
+    bool authed;             /* passed AUTH, or none is required */
+    bool refusing;           /* Redis: a refused MULTI is open: refuse up to EXEC/DISCARD */
+};
+
+/* Release what a session holds (its name); the session is left empty. */
+void proto_session_clear(struct proto_session *s);
+
+/* Counters a protocol bumps as it plans requests and merges replies, per pool and worker,
+ * named as memcached's stats (the stats port's JSON does not show them). */
+struct proto_counts {
+    uint64_t cmd_get;        /* keys asked for by retrieval commands */
+    uint64_t get_hits;       /* of those, found (where the proxy sees the reply) */
+    uint64_t get_misses;
+    uint64_t cmd_set;        /* storage commands */
+    uint64_t cmd_touch;
+    uint64_t cmd_flush;
+};
+
+/* The proxy's own figures, for Redis INFO and memcached stats. */
+struct proto_self {
+    int64_t pid;
+    int64_t uptime_s;        /* since start */
+    int64_t now_s;           /* unix time */
+    uint64_t curr_connections;    /* as the stats port counts them (listeners included) */
+    uint64_t total_connections;
+    uint64_t pool_clients;   /* clients of the request's pool */
+    uint32_t workers;        /* threads serving requests */
+    uint32_t nservers;       /* servers of the pool */
+    uint32_t nlive;          /* of those, in the ring */
+    const char *pool;        /* the pool's name */
+    struct proto_counts counts;   /* the pool's counters, summed over the workers */
+};
+
 /* What the protocol may use while it builds replies and fragments. */
 struct proto_ctx {
     struct bufpool *bp;
     struct msgcache *mc;
     const char *auth;        /* pool password (redis_auth), NULL when none */
-    bool *authed;            /* the client's "has authenticated" flag, NULL for servers */
+    struct proto_session *sess;   /* the client's session, NULL for internal requests */
+    struct proto_counts *counts;  /* the pool's counters in this worker, NULL: not counted */
+    /* Fill *out with the proxy's figures now; NULL where there is no proxy (unit tests,
+     * fuzzing): the protocol then answers with what it knows. */
+    void (*self)(const void *arg, struct proto_self *out);
+    const void *self_arg;
 };
 
 struct proto {

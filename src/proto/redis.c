@@ -194,12 +194,12 @@ plan_local(struct msg *m, const struct resp_cmd *c, const struct proto_ctx *ctx)
             return plan_error(m, "ERR Client sent AUTH, but no password is set", ctx);
         if ((m->ntok == 2 || tok_equals(&m->tok[1], "default")) &&
             tok_equals(&m->tok[m->ntok - 1], ctx->auth)) {
-            if (ctx->authed != NULL)
-                *ctx->authed = true;
+            if (ctx->sess != NULL)
+                ctx->sess->authed = true;
             return reply_status(m, "+OK\r\n", ctx);
         }
-        if (ctx->authed != NULL)
-            *ctx->authed = false;
+        if (ctx->sess != NULL)
+            ctx->sess->authed = false;
         return plan_error(m, "ERR invalid password", ctx);
     case RESP_CMD_SELECT:
         if (tok_equals(&m->tok[1], "0"))
@@ -232,7 +232,7 @@ redis_req_plan(struct msg *m, const union parser *p, const struct proto_ctx *ctx
         c = resp_cmd_lookup((const uint8_t *)name, n);
     }
     /* with redis_auth, nothing but AUTH and QUIT before a successful AUTH */
-    if (ctx->auth != NULL && ctx->authed != NULL && !*ctx->authed &&
+    if (ctx->auth != NULL && ctx->sess != NULL && !ctx->sess->authed &&
         (c == NULL || (c->id != RESP_CMD_AUTH && c->id != RESP_CMD_QUIT)))
         return plan_error(m, "NOAUTH Authentication required.", ctx);
     if (c == NULL) {

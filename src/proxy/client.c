@@ -158,7 +158,8 @@ client_accept(struct worker *w, struct pool *p, int fd)
     cl->c.fd = fd;
     cl->c.kind = CONN_CLIENT;
     cl->c.pool = p;
-    cl->c.authed = p->cf->redis_auth == NULL;
+    cl->sess.authed = p->cf->redis_auth == NULL;
+    cl->sess.id = ++w->client_ids;
     if (conn_events(&cl->c) != KM_OK) {
         log_error("pool %s: cannot watch a client", p->cf->name);
         conn_close_fd(&cl->c);
@@ -193,6 +194,7 @@ client_close(struct client *cl, const char *why)
             m->client = NULL;   /* still with a server: freed when it answers */
     }
     conn_close_fd(&cl->c);
+    proto_session_clear(&cl->sess);
     if (cl->prev != NULL)
         cl->prev->next = cl->next;
     else

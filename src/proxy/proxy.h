@@ -53,7 +53,6 @@ struct conn {
     bool rev_on;               /* watching for readability */
     bool eof;                  /* peer closed its side */
     bool closing;              /* being torn down */
-    bool authed;               /* client: passed AUTH (or none is required) */
     bool quit;                 /* client: close once the FIFO drains */
     bool overflow;             /* client: replies queued past client_output_limit: close */
     struct conn *dnext;        /* flush list link */
@@ -66,6 +65,7 @@ struct conn {
 
 struct client {
     struct conn c;
+    struct proto_session sess; /* AUTH, CLIENT SETNAME, ...: what the protocol keeps */
     struct msg *head, *tail;   /* reply FIFO */
     uint64_t queued;           /* reply bytes complete and not yet written */
     struct client *prev, *next;   /* the worker's list of clients */
@@ -103,6 +103,8 @@ struct worker {
     struct slab client_slab;   /* where clients live (see core/slab.h) */
     uint64_t total_connections;
     uint32_t curr_connections;
+    uint64_t client_ids;       /* the last CLIENT ID given */
+    int64_t started_s;         /* unix time the worker was made, for uptime */
     uint64_t replies;          /* requests answered (and retired) so far */
     struct pace pace;          /* block or nap between polls (see core/pace.h) */
     struct event *epoch;       /* ends a pacing epoch; armed only while there is traffic */

@@ -98,6 +98,7 @@ worker_init(struct worker *w, struct pool *pools, uint32_t npools, uint32_t mbuf
     slab_init(&w->client_slab, conn_alloc_size(CONN_CLIENT));
     w->pools = pools;
     w->npools = npools;
+    w->started_s = (int64_t)time(NULL);
     for (uint32_t i = 0; i < npools; i++)
         pools[i].w = w;
     w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -164,10 +165,39 @@ worker_unmark_dirty(struct worker *w, struct conn *c)
     c->dnext = NULL;
 }
 
+/* The proxy's figures for INFO and memcached stats; arg is the request's pool. */
+static void
+worker_self(const void *arg, struct proto_self *out)
+{
+    const struct pool *p = arg;
+    const struct worker *w = p->w;
+    int64_t now = (int64_t)time(NULL);
+
+    memset(out, 0, sizeof(*out));
+    out->pid = (int64_t)getpid();
+    out->now_s = now;
+    out->uptime_s = now > w->started_s ? now - w->started_s : 0;
+    out->curr_connections = w->curr_connections;
+    out->total_connections = w->total_connections;
+    out->pool_clients = p->nclients;
+    out->workers = 1;
+    out->nservers = p->nservers;
+    out->nlive = p->nlive;
+    out->pool = p->cf->name;
+    out->counts = p->st.counts;
+}
+
 struct proto_ctx
 worker_ctx(struct worker *w, struct pool *p)
 {
-    struct proto_ctx ctx = { &w->bp, &w->mc, p != NULL ? p->cf->redis_auth : NULL, NULL };
+    struct proto_ctx ctx = { &w->bp, &w->mc, NULL, NULL, NULL, NULL, NULL };
+
+    if (p != NULL) {
+        ctx.auth = p->cf->redis_auth;
+        ctx.counts = &p->st.counts;
+        ctx.self = worker_self;
+        ctx.self_arg = p;
+    }
     return ctx;
 }
 
@@ -175,7 +205,7 @@ struct proto_ctx
 client_ctx(struct client *cl)
 {
     struct proto_ctx ctx = worker_ctx(conn_worker(&cl->c), cl->c.pool);
-    ctx.authed = &cl->c.authed;
+    ctx.sess = &cl->sess;
     return ctx;
 }
 
