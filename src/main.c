@@ -2,6 +2,7 @@
  * The one place that wires the modules together. */
 #include "config/conf.h"
 #include "core/common.h"
+#include "core/crash.h"
 #include "core/log.h"
 #include "core/pace.h"
 #include "pool/pool.h"
@@ -110,12 +111,33 @@ parse_options(int argc, char **argv, struct options *o)
     o->mbuf_size = DEFAULT_MBUF;
     o->pace = PACE_AUTO;
 
-    while ((c = getopt_long(argc, argv, "h?VtdDv:o:c:s:i:a:p:m:", long_opts, NULL)) != -1) {
+    /* '?' is left out of the option string, so that "-?" comes back as an unknown
+     * option whose optopt is '?' and every other unknown option can be told from it */
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":hVtdDv:o:c:s:i:a:p:m:", long_opts, NULL)) != -1) {
+        const char *word = argv[optind - 1];
+        bool is_long = strncmp(word, "--", 2) == 0;
+
         switch (c) {
-        case 'h':
         case '?':
-            if (c == '?' && optopt != 0)
-                return KM_ERROR;
+            if (optopt == '?' && !is_long) {
+                o->help = true;
+                break;
+            }
+            if (optopt == 0)
+                fprintf(stderr, "keymux: unknown or ambiguous option '%s'\n", word);
+            else if (is_long)
+                fprintf(stderr, "keymux: option '%s' takes no argument\n", word);
+            else
+                fprintf(stderr, "keymux: unknown option -- '%c'\n", optopt);
+            return KM_ERROR;
+        case ':':
+            if (is_long)
+                fprintf(stderr, "keymux: option '%s' requires an argument\n", word);
+            else
+                fprintf(stderr, "keymux: option -%c requires an argument\n", optopt);
+            return KM_ERROR;
+        case 'h':
             o->help = true;
             break;
         case 'V': o->version = true; break;
@@ -220,30 +242,51 @@ write_pid_file(const char *path)
     return 0;
 }
 
+/* The signals keymux acts on, with the names its log gives them. */
+static const struct {
+    int sig;
+    const char *name;
+} handled_sigs[] = {
+    { SIGINT, "SIGINT" }, { SIGTERM, "SIGTERM" }, { SIGHUP, "SIGHUP" },
+    { SIGTTIN, "SIGTTIN" }, { SIGTTOU, "SIGTTOU" },
+};
+#define NSIGS KM_ARRAY_LEN(handled_sigs)
+
+/* Each signal is logged as nutcracker logs it: "signal N (NAME) received, what it does". */
 static void
 on_signal(int sig, short what, void *arg)
 {
     struct worker *w = arg;
+    const char *name = "?";
+
     (void)what;
+    for (size_t i = 0; i < NSIGS; i++) {
+        if (handled_sigs[i].sig == sig)
+            name = handled_sigs[i].name;
+    }
     switch (sig) {
     case SIGINT:
     case SIGTERM:
-        log_notice("signal %d received, exiting", sig);
+        log_always("signal %d (%s) received, exiting", sig, name);
         w->stop = true;
         event_base_loopbreak(w->base);
         break;
-    case SIGHUP:
-        log_notice("signal %d received, reopening the log", sig);
-        if (log_reopen() < 0)
-            log_error("cannot reopen the log file");
+    case SIGHUP: {
+        log_always("signal %d (%s) received, reopening log file", sig, name);
+        int lr = log_reopen();
+        if (lr < 0)
+            log_error("cannot reopen the log file: %s", strerror(-lr));
         break;
+    }
     case SIGTTIN:
         log_level_up();
-        log_notice("log level raised to %d", log_get_level());
+        log_always("signal %d (%s) received, log level raised to %d", sig, name,
+                   log_get_level());
         break;
     case SIGTTOU:
         log_level_down();
-        log_notice("log level lowered to %d", log_get_level());
+        log_always("signal %d (%s) received, log level lowered to %d", sig, name,
+                   log_get_level());
         break;
     default:
         break;
@@ -258,9 +301,8 @@ main(int argc, char **argv)
     char err[512];
     struct pool *pools = NULL;
     struct worker w;
-    struct event *sigev[5] = { NULL };
+    struct event *sigev[NSIGS] = { NULL };
     struct stats_server *stats = NULL;
-    const int sigs[5] = { SIGINT, SIGTERM, SIGHUP, SIGTTIN, SIGTTOU };
     int status = 1;
     bool pid_written = false;
     uint32_t npools_ready = 0;
@@ -317,6 +359,9 @@ main(int argc, char **argv)
         pid_written = true;
     }
     signal(SIGPIPE, SIG_IGN);
+    int cr = crash_init();
+    if (cr < 0)
+        log_warn("cannot catch fatal signals: %s", strerror(-cr));
 
     pools = calloc(cf.npools, sizeof(*pools));
     if (pools == NULL) {
@@ -334,10 +379,10 @@ main(int argc, char **argv)
         log_error("cannot create the event loop");
         goto out;
     }
-    for (int i = 0; i < 5; i++) {
-        sigev[i] = evsignal_new(w.base, sigs[i], on_signal, &w);
+    for (size_t i = 0; i < NSIGS; i++) {
+        sigev[i] = evsignal_new(w.base, handled_sigs[i].sig, on_signal, &w);
         if (sigev[i] == NULL || event_add(sigev[i], NULL) != 0) {
-            log_error("cannot watch signal %d", sigs[i]);
+            log_error("cannot watch signal %s", handled_sigs[i].name);
             goto out_worker;
         }
     }
@@ -365,7 +410,7 @@ main(int argc, char **argv)
 
 out_worker:
     stats_stop(stats);
-    for (int i = 0; i < 5; i++) {
+    for (size_t i = 0; i < NSIGS; i++) {
         if (sigev[i] != NULL)
             event_free(sigev[i]);
     }

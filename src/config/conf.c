@@ -62,6 +62,7 @@ enum conf_directive_index {
     CONF_D_TCPKEEPALIVE, CONF_D_REDIS_AUTH, CONF_D_REDIS_DB, CONF_D_PRECONNECT,
     CONF_D_AUTO_EJECT_HOSTS, CONF_D_SERVER_CONNECTIONS,
     CONF_D_SERVER_RETRY_TIMEOUT, CONF_D_SERVER_FAILURE_LIMIT, CONF_D_SERVERS,
+    CONF_D_REUSEPORT,   /* twemproxy after 0.5.0 */
     /* keymux's own limits (twemproxy has none) */
     CONF_D_MAX_REQUEST_SIZE, CONF_D_MAX_BULK_LENGTH, CONF_D_MAX_MULTIBULK_LENGTH,
     CONF_D_MAX_VALUE_SIZE, CONF_D_CLIENT_OUTPUT_LIMIT,
@@ -89,6 +90,7 @@ static const struct conf_directive conf_directives[CONF_D_COUNT] = {
     [CONF_D_SERVER_RETRY_TIMEOUT] = { "server_retry_timeout", conf_set_i64, CONF_FIELD(server_retry_timeout), 0, CONF_NUM_MAX, false },
     [CONF_D_SERVER_FAILURE_LIMIT] = { "server_failure_limit", conf_set_u32, CONF_FIELD(server_failure_limit), 0, CONF_NUM_MAX, false },
     [CONF_D_SERVERS]              = { "servers", conf_add_server, CONF_FIELD(servers), 0, 0, true },
+    [CONF_D_REUSEPORT]            = { "reuseport", conf_set_bool, CONF_FIELD(reuseport), 0, 0, false },
     [CONF_D_MAX_REQUEST_SIZE]     = { "max_request_size", conf_set_i64, CONF_FIELD(max_request_size), 1, CONF_NUM_MAX, false },
     [CONF_D_MAX_BULK_LENGTH]      = { "max_bulk_length", conf_set_i64, CONF_FIELD(max_bulk_length), 1, CONF_NUM_MAX, false },
     [CONF_D_MAX_MULTIBULK_LENGTH] = { "max_multibulk_length", conf_set_i64, CONF_FIELD(max_multibulk_length), 1, CONF_NUM_MAX, false },
@@ -811,6 +813,7 @@ conf_pool_defaults(struct conf_pool *p)
     p->client_connections = 0;
     p->redis = false;
     p->tcpkeepalive = false;
+    p->reuseport = false;
     p->redis_auth = NULL;
     p->redis_db = 0;
     p->preconnect = false;
@@ -904,7 +907,9 @@ conf_load_key(struct conf_load *ld, const char *key, size_t len, bool *is_list)
     return conf_load_error(ld, "unknown key %s (expected one of listen, hash, hash_tag, "
                            "distribution, timeout, backlog, client_connections, redis, "
                            "tcpkeepalive, redis_auth, redis_db, preconnect, auto_eject_hosts, "
-                           "server_connections, server_retry_timeout, server_failure_limit, servers)",
+                           "server_connections, server_retry_timeout, server_failure_limit, servers, "
+                           "reuseport, max_request_size, max_bulk_length, max_multibulk_length, "
+                           "max_value_size, client_output_limit)",
                            conf_quote(q, sizeof(q), key, len));
 }
 

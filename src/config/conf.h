@@ -49,6 +49,7 @@ struct conf_pool {
     uint32_t client_connections;   /* 0 = unlimited */
     bool redis;                    /* default false */
     bool tcpkeepalive;             /* SO_KEEPALIVE on server connections, default false */
+    bool reuseport;                /* SO_REUSEPORT on the listener (TCP), default false */
     char *redis_auth;              /* NULL when unset */
     int redis_db;                  /* default 0 */
     bool preconnect;               /* default false */

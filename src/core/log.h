@@ -18,6 +18,9 @@ void log_level_up(void);
 void log_level_down(void);
 int log_get_level(void);
 void log_close(void);
+/* The descriptor lines are written to (stderr or the log file); it stays the same for the
+ * life of the process after log_init, across reopens. */
+int log_fd(void);
 
 /* Write one line with a timestamp; cheap no-op below the current level. */
 void log_write(int level, const char *file, int line, const char *fmt, ...)
@@ -34,5 +37,8 @@ int log_enabled(int level);
 #define log_notice(...) log_at(LOG_NOTICE, __VA_ARGS__)
 #define log_info(...)   log_at(LOG_INFO, __VA_ARGS__)
 #define log_debug(...)  log_at(LOG_DEBUG, __VA_ARGS__)
+/* A notice written whatever the level (as nutcracker writes the signals it receives):
+ * for lines an operator caused and must see, such as a signal lowering the level. */
+#define log_always(...) log_write(LOG_NOTICE, __FILE__, __LINE__, __VA_ARGS__)
 
 #endif

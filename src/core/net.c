@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -30,7 +31,7 @@ net_nodelay(int fd)
 }
 
 int
-net_listen_tcp(const char *host, int port, int backlog)
+net_listen_tcp(const char *host, int port, int backlog, bool reuseport)
 {
     struct addrinfo hints, *res = NULL, *ai;
     char portstr[8];
@@ -51,6 +52,21 @@ net_listen_tcp(const char *host, int port, int backlog)
             continue;
         }
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (reuseport) {
+#ifdef SO_REUSEPORT
+            if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
+                err = errno;
+                close(fd);
+                fd = -1;
+                continue;
+            }
+#else
+            err = ENOPROTOOPT;
+            close(fd);
+            fd = -1;
+            continue;
+#endif
+        }
         if (ai->ai_family == AF_INET6)
             setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
         if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, backlog) == 0 &&
@@ -125,4 +141,31 @@ net_socket_error(int fd)
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
         return errno;
     return err;
+}
+
+const char *
+net_peer_name(int fd, char *buf, size_t len)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    char host[INET6_ADDRSTRLEN];
+
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) != 0) {
+        snprintf(buf, len, "?");
+        return buf;
+    }
+    if (ss.ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+        snprintf(buf, len, "%s:%u", host, (unsigned)ntohs(in->sin_port));
+    } else if (ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+        snprintf(buf, len, "[%s]:%u", host, (unsigned)ntohs(in6->sin6_port));
+    } else if (ss.ss_family == AF_UNIX) {
+        snprintf(buf, len, "unix");
+    } else {
+        snprintf(buf, len, "?");
+    }
+    return buf;
 }

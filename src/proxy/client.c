@@ -57,6 +57,13 @@ on_request(void *arg, struct msg *m)
 
     fifo_push(cl, m);
     forward_request(cl, m);
+    if (m->quit) {
+        /* QUIT: what came before it is answered, nothing after it is read or run; the
+         * reply is the last thing written (client_flush closes after it) */
+        cl->c.quit = true;
+        conn_stop_reading(&cl->c);
+        return KM_AGAIN;
+    }
     return conn_go_on(&cl->c);
 }
 
@@ -82,9 +89,11 @@ on_bad_request(void *arg, const char *reason, bool recoverable)
     m->plan = PLAN_ERROR;
     m->done = true;
     if (!recoverable) {
+        char peer[64];
         m->quit = true;
-        log_info("pool %s: closing client fd %d after a malformed request: %s",
-                 c->pool->cf->name, c->fd, reason);
+        log_warn("pool %s: closing client %s (fd %d) after a malformed request: %s",
+                 c->pool->cf->name, net_peer_name(c->fd, peer, sizeof(peer)), c->fd,
+                 reason[0] != '\0' ? reason : "bad input");
     }
     fifo_push(cl, m);
     client_reply_ready(cl, m);
@@ -101,7 +110,10 @@ client_event(int fd, short what, void *arg)
     (void)fd;
     if (what & EV_READ) {
         int rc = conn_read(&cl->c, true, &client_reader_ops);
-        if (rc != KM_OK || cl->c.eof) {
+        if (rc == KM_AGAIN) {
+            /* after a QUIT: the rest of the input is dropped with the reader */
+            worker_mark_dirty(conn_worker(&cl->c), &cl->c);
+        } else if (rc != KM_OK || cl->c.eof) {
             if (rc != KM_OK && cl->tail == NULL) {
                 cl->c.pool->st.client_err++;
                 client_close(cl, "read error");

@@ -55,7 +55,7 @@ listener_open(struct worker *w, struct pool *p, char *err, size_t errlen)
     if (l->path != NULL)
         fd = net_listen_unix(l->path, l->mode, p->cf->backlog);
     else
-        fd = net_listen_tcp(l->host, l->port, p->cf->backlog);
+        fd = net_listen_tcp(l->host, l->port, p->cf->backlog, p->cf->reuseport);
     if (fd < 0) {
         snprintf(err, errlen, "pool '%s': cannot listen on '%s': %s", p->cf->name, l->text,
                  strerror(-fd));

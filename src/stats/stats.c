@@ -567,7 +567,7 @@ stats_start(struct worker *w, const char *addr, int port, int interval_ms, char 
     ss->w = w;
     ss->started = time(NULL);
     ss->interval_ms = interval_ms;
-    ss->fd = net_listen_tcp(addr, port, STATS_BACKLOG);
+    ss->fd = net_listen_tcp(addr, port, STATS_BACKLOG, false);
     if (ss->fd < 0) {
         snprintf(err, errlen, "cannot listen for stats on %s:%d: %s", addr, port,
                  strerror(-ss->fd));

@@ -11,6 +11,8 @@ Fixtures
                              (argv_extra=[...] adds flags, conf_fn(port) writes the YAML)
   module_redis_factory, module_proxy_factory   the same, living for the module
   pool4                      module scope: 4 backends + proxy (hash_tag "{}") + 1 direct redis
+  daemons                    a list to append Daemon(tmp_path, conf_text, argv) objects to:
+                             keymuxes run by hand, stopped at the end, output checked
 A proxy that dies during a test fails that test, and every failing test gets the
 logs of the proxies it used appended to its report.
 """
@@ -357,6 +359,89 @@ class Proxy:
         if san:
             problems.append("%s: sanitizer report (%s) in its output" % (self.name, san))
         return problems
+
+
+# ---------------------------------------------------------------------------
+# a keymux run by hand (tests of the command line, signals, daemon mode)
+
+
+class Daemon:
+    """A keymux run by hand (its own argv), stopped by pid at the end of the test."""
+
+    def __init__(self, tmp_path, conf_text, argv_extra=(), binary=None):
+        self.dir = str(tmp_path)
+        self.conf = os.path.join(self.dir, "km.yml")
+        with open(self.conf, "w") as f:
+            f.write(conf_text)
+        self.log = os.path.join(self.dir, "km.log")
+        self.out = os.path.join(self.dir, "km.out")
+        self.stats_port = PORTS.get()
+        self.argv = [binary or KEYMUX_BIN, "-c", self.conf, "-s", str(self.stats_port),
+                     "-a", "127.0.0.1", "-o", self.log] + list(argv_extra)
+        self.proc = None
+        self.pid = None
+
+    def start(self):
+        with open(self.out, "ab") as out:
+            self.proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, cwd=self.dir)
+        self.pid = self.proc.pid
+        return self
+
+    def alive(self):
+        if self.proc is not None and self.pid == self.proc.pid:
+            return self.proc.poll() is None
+        return pid_alive(self.pid)
+
+    def wait_exit(self, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive():
+                return True
+            time.sleep(0.02)
+        return False
+
+    def log_text(self):
+        return helpers.read_tail(self.log, 20000) + helpers.read_tail(self.out, 4000)
+
+    def stop(self):
+        if self.pid is None or not self.alive():
+            return
+        try:
+            os.kill(self.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        if not self.wait_exit(5):
+            os.kill(self.pid, signal.SIGKILL)
+            self.wait_exit(5)
+        if self.proc is not None and self.proc.pid == self.pid:
+            self.proc.wait(5)
+
+
+@pytest.fixture
+def daemons():
+    """Keymuxes a test runs by hand: stopped at the end, and their output checked for
+    sanitizer reports (as the harness does for its own proxies)."""
+    started = []
+    yield started
+    found = []
+    for d in started:
+        d.stop()
+        text = d.log_text()
+        found += [m.decode() for m in SANITIZER_MARKERS if m.decode() in text]
+    if found:
+        pytest.fail("sanitizer report in a keymux's output: %s\n%s"
+                    % (found, "\n".join(d.log_text() for d in started)), pytrace=False)
+
+
+def pid_alive(pid):
+    """True while pid is a process that is not a zombie (a daemon's reaper may be slow)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
 
 
 # ---------------------------------------------------------------------------

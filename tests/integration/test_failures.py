@@ -335,6 +335,47 @@ def test_client_connections_limit(redis_factory, proxy_factory):
         c2.close()
 
 
+@pytest.mark.parametrize("limit", [1, 2, 3])
+def test_client_connections_boundary(redis_factory, proxy_factory, limit):
+    """client_connections: N serves exactly N clients at once, and the stats port's
+    client_connections agrees at each step: N in, the (N+1)th refused with the error
+    and closed (not counted), one leaves, the next is served, and the (N+1)th is again
+    refused."""
+    p = proxy_factory(redis_factory(1), client_connections=limit)
+
+    def count():
+        return p.stats()["alpha"]["client_connections"]
+
+    assert wait_for(lambda: count() == 0, 3), "the readiness probe is still counted"
+    inside = []
+    try:
+        for i in range(limit):
+            c = p.client(timeout=5)
+            inside.append(c)
+            assert c.call("PING") == b"PONG", "client %d of %d refused" % (i + 1, limit)
+            assert count() == i + 1
+        with p.client(timeout=5) as extra:
+            reply = extra.read_raw(timeout=3)
+            assert reply == b"-ERR too many client connections\r\n", reply
+            assert extra.expect_closed(3) is True, "the refused client was not closed"
+        assert count() == limit, "a refused client is counted"
+        for c in inside:
+            assert c.call("PING") == b"PONG", "a client inside the limit lost its connection"
+        inside.pop(0).close()
+        assert wait_for(lambda: count() == limit - 1, 3), count()
+        c = p.client(timeout=5)
+        inside.append(c)
+        assert c.call("PING") == b"PONG", "a freed slot was not given to a new client"
+        assert count() == limit
+        with p.client(timeout=5) as extra:
+            assert extra.read_raw(timeout=3).startswith(b"-ERR too many client connections")
+        assert count() == limit
+    finally:
+        for c in inside:
+            c.close()
+    assert wait_for(lambda: count() == 0, 3), count()
+
+
 def test_preconnect(redis_factory, proxy_factory):
     """preconnect: every backend has a connection from the proxy before any request;
     without it (control) none has."""
