@@ -1,6 +1,7 @@
 /* src/pool/pool.c: pools and servers: address resolution, routing, failure and ejection. */
 #include "pool/pool.h"
 
+#include "core/clock.h"
 #include "core/common.h"
 #include "core/log.h"
 #include "proto/proto.h"
@@ -12,23 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
-#include <time.h>
-
-uint64_t
-km_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-int64_t
-km_now_us_wall(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static int
 resolve(struct server *s, char *err, size_t errlen)

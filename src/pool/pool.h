@@ -80,7 +80,4 @@ void pool_server_ok(struct pool *p, struct server *s);
 /* Bring back ejected servers whose retry time has come; true when the ring changed. */
 bool pool_retry_ejected(struct pool *p, uint64_t now_ms);
 
-uint64_t km_now_ms(void);
-int64_t km_now_us_wall(void);
-
 #endif

@@ -9,6 +9,7 @@
  */
 #include "proxy/proxy.h"
 
+#include "core/clock.h"
 #include "core/common.h"
 #include "core/log.h"
 #include "core/net.h"

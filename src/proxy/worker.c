@@ -1,6 +1,7 @@
 /* src/proxy/worker.c: one event loop with its buffers, messages, pools and flush list. */
 #include "proxy/proxy.h"
 
+#include "core/clock.h"
 #include "core/common.h"
 #include "core/log.h"
 
@@ -43,22 +44,12 @@ on_tick(int fd, short what, void *arg)
     }
 }
 
-static uint64_t
-clock_ns(clockid_t id)
-{
-    struct timespec ts;
-
-    if (clock_gettime(id, &ts) != 0)
-        return 0;
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void
 epoch_arm(struct worker *w)
 {
     struct timeval tv = { 0, PACE_EPOCH_MS * 1000 };
 
-    w->epoch_cpu_ns = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+    w->epoch_cpu_ns = km_clock_ns(CLOCK_THREAD_CPUTIME_ID);
     w->epoch_replies = w->replies;
     w->epoch_on = event_add(w->epoch, &tv) == 0;
 }
@@ -70,7 +61,7 @@ on_epoch(int fd, short what, void *arg)
 {
     struct worker *w = arg;
     uint64_t replies = w->replies - w->epoch_replies;
-    uint64_t cpu = clock_ns(CLOCK_THREAD_CPUTIME_ID) - w->epoch_cpu_ns;
+    uint64_t cpu = km_clock_ns(CLOCK_THREAD_CPUTIME_ID) - w->epoch_cpu_ns;
     bool was = w->pace.nap;
 
     (void)fd;
@@ -246,11 +237,11 @@ worker_run(struct worker *w)
             woke = 0;
             continue;
         }
-        uint64_t spent = woke != 0 ? clock_ns(CLOCK_MONOTONIC) - woke : 0;
+        uint64_t spent = woke != 0 ? km_clock_ns(CLOCK_MONOTONIC) - woke : 0;
         if (spent < PACE_NAP_NS) {
             struct timespec ts = { 0, (long)(PACE_NAP_NS - spent) };
             nanosleep(&ts, NULL);
         }
-        woke = clock_ns(CLOCK_MONOTONIC);
+        woke = km_clock_ns(CLOCK_MONOTONIC);
     }
 }

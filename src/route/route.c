@@ -65,13 +65,17 @@ route_mix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
+uint64_t
+route_seed_value(uint64_t seed)
+{
+    uint64_t x = route_mix64(seed);
+    return x != 0 ? x : 0x9e3779b97f4a7c15ull;
+}
+
 void
 route_seed(struct route *r, uint64_t seed)
 {
-    r->rand_state = route_mix64(seed);
-    if (r->rand_state == 0) {
-        r->rand_state = 0x9e3779b97f4a7c15ull;
-    }
+    r->rand_state = route_seed_value(seed);
 }
 
 int
@@ -388,21 +392,27 @@ route_hash(const struct route *r, const uint8_t *key, size_t len)
     return hash_key(r->hash, key, len);
 }
 
-/* xorshift64*: cheap, state in the route, good enough to spread load. */
+/* xorshift64*: cheap, state with the caller, good enough to spread load. */
 static uint64_t
-route_next_random(struct route *r)
+route_next_random(uint64_t *state)
 {
-    uint64_t x = r->rand_state;
+    uint64_t x = *state;
 
     x ^= x >> 12;
     x ^= x << 25;
     x ^= x >> 27;
-    r->rand_state = x;
+    *state = x;
     return x * 0x2545f4914f6cdd1dull;
 }
 
 int
 route_key(struct route *r, const uint8_t *key, size_t len)
+{
+    return route_key_r(r, &r->rand_state, key, len);
+}
+
+int
+route_key_r(const struct route *r, uint64_t *rand_state, const uint8_t *key, size_t len)
 {
     uint32_t hash, idx;
 
@@ -436,7 +446,7 @@ route_key(struct route *r, const uint8_t *key, size_t len)
         return (int)r->slot_server[hash % r->nslot];
 
     case DIST_RANDOM:
-        return (int)r->slot_server[route_next_random(r) % r->nslot];
+        return (int)r->slot_server[route_next_random(rand_state) % r->nslot];
 
     default:
         break;

@@ -70,10 +70,20 @@ int route_build(struct route *r, const struct route_server *servers, uint32_t n)
 /*
  * The server index (config order) for key[0..len), or -1 when no server is
  * live. Applies the hash_tag. O(log points) for ketama, O(1) otherwise; no
- * allocation. Advances rand_state for DIST_RANDOM (so not for concurrent use
- * of one route from several threads).
+ * allocation. Advances r's own rand_state for DIST_RANDOM (so not for
+ * concurrent use of one route from several threads: see route_key_r).
  */
 int route_key(struct route *r, const uint8_t *key, size_t len);
+
+/*
+ * As route_key, with the random distribution's state kept by the caller
+ * (*rand_state, never 0: seed it with route_seed_value): r is only read, so
+ * several threads may route over one build at once, each with its own state.
+ */
+int route_key_r(const struct route *r, uint64_t *rand_state, const uint8_t *key, size_t len);
+
+/* A random distribution state from seed (never 0), as route_seed makes it. */
+uint64_t route_seed_value(uint64_t seed);
 
 /*
  * The value twemproxy hands its distribution for key[0..len): the hash of the

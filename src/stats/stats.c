@@ -29,6 +29,7 @@
  */
 #include "stats/stats.h"
 
+#include "core/clock.h"
 #include "core/common.h"
 #include "core/log.h"
 #include "core/net.h"
