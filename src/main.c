@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define DEFAULT_CONF        "conf/keymux.yml"
@@ -301,6 +302,8 @@ main(int argc, char **argv)
     char err[512];
     struct pool *pools = NULL;
     struct worker w;
+    struct proxy px;
+    bool pub_ready = false;
     struct event *sigev[NSIGS] = { NULL };
     struct stats_server *stats = NULL;
     int status = 1;
@@ -308,6 +311,8 @@ main(int argc, char **argv)
     uint32_t npools_ready = 0;
 
     memset(&cf, 0, sizeof(cf));
+    memset(&px, 0, sizeof(px));
+    memset(&w, 0, sizeof(w));
     if (parse_options(argc, argv, &o) != KM_OK) {
         usage(stderr);
         return 1;
@@ -363,21 +368,31 @@ main(int argc, char **argv)
     if (cr < 0)
         log_warn("cannot catch fatal signals: %s", strerror(-cr));
 
+    if (pub_init(&px.pub, 1) != 0) {
+        log_error("out of memory");
+        goto out;
+    }
+    pub_ready = true;
+    px.started_s = (int64_t)time(NULL);
     pools = calloc(cf.npools, sizeof(*pools));
     if (pools == NULL) {
         log_error("out of memory");
         goto out;
     }
     for (uint32_t i = 0; i < cf.npools; i++) {
-        if (pool_init(&pools[i], i, &cf.pools[i], err, sizeof(err)) != KM_OK) {
+        if (pool_init(&pools[i], i, &cf.pools[i], &px.pub, err, sizeof(err)) != KM_OK) {
             log_error("%s", err);
             goto out;
         }
         npools_ready++;
     }
-    if (worker_init(&w, pools, cf.npools, (uint32_t)o.mbuf_size, o.pace) != KM_OK) {
+    px.pools = pools;
+    px.npools = cf.npools;
+    px.workers = &w;
+    px.nworkers = 1;
+    if (worker_init(&w, &px, 0, (uint32_t)o.mbuf_size, o.pace) != KM_OK) {
         log_error("cannot create the event loop");
-        goto out;
+        goto out_worker;
     }
     for (size_t i = 0; i < NSIGS; i++) {
         sigev[i] = evsignal_new(w.base, handled_sigs[i].sig, on_signal, &w);
@@ -386,21 +401,22 @@ main(int argc, char **argv)
             goto out_worker;
         }
     }
-    stats = stats_start(&w, o.stats_addr, (int)o.stats_port, (int)o.stats_interval, err,
-                        sizeof(err));
+    stats = stats_start(w.base, &px, o.stats_addr, (int)o.stats_port, (int)o.stats_interval,
+                        err, sizeof(err));
     if (stats == NULL) {
         log_error("%s", err);
         goto out_worker;
     }
     for (uint32_t i = 0; i < cf.npools; i++) {
         if (cf.pools[i].preconnect)
-            upstream_preconnect(&w, &pools[i]);
+            upstream_preconnect(&w.pools[i]);
     }
     for (uint32_t i = 0; i < cf.npools; i++) {
-        if (listener_open(&w, &pools[i], err, sizeof(err)) != KM_OK) {
+        if (listener_open(&w.pools[i], err, sizeof(err)) != KM_OK) {
             log_error("%s", err);
             goto out_worker;
         }
+        px.nlisteners++;
     }
     log_notice("keymux-%s started on pid %d with %u pool(s), mbuf %ld bytes", KM_VERSION,
                (int)getpid(), cf.npools, o.mbuf_size);
@@ -414,8 +430,10 @@ out_worker:
         if (sigev[i] != NULL)
             event_free(sigev[i]);
     }
-    for (uint32_t i = 0; i < cf.npools; i++)
-        listener_close(&pools[i]);
+    if (w.pools != NULL) {
+        for (uint32_t i = 0; i < w.npools; i++)
+            listener_close(&w.pools[i]);
+    }
     client_close_all(&w);
     upstream_close_all(&w);
     worker_free(&w);
@@ -423,6 +441,8 @@ out:
     for (uint32_t i = 0; i < npools_ready; i++)
         pool_free(&pools[i]);
     free(pools);
+    if (pub_ready)
+        pub_destroy(&px.pub);
     conf_free(&cf);
     if (pid_written)
         unlink(o.pid_file);

@@ -1,4 +1,5 @@
-/* src/pool/pool.c: pools and servers: address resolution, routing, failure and ejection. */
+/* src/pool/pool.c: pools and servers: address resolution, the published ring, failures and
+ * ejection decided once for every worker. */
 #include "pool/pool.h"
 
 #include "core/clock.h"
@@ -51,28 +52,77 @@ resolve(struct server *s, char *err, size_t errlen)
 }
 
 static void
-rebuild(struct pool *p)
+ring_free(struct pub_node *n)
 {
-    p->nlive = 0;
+    struct ring *r = (struct ring *)n;   /* the node is the ring's first member */
+
+    route_free(&r->route);
+    free(r);
+}
+
+/* A ring over the servers not ejected now. Call with p->rebuild held (or before any
+ * other thread runs). NULL when out of memory. */
+static struct ring *
+ring_make(struct pool *p)
+{
+    const struct conf_pool *cf = p->cf;
+    struct ring *r = calloc(1, sizeof(*r));
+
+    if (r == NULL)
+        return NULL;
+    if (route_init(&r->route, (enum hash_type)cf->hash, (enum dist_type)cf->distribution,
+                   cf->hash_tag[0] != '\0' ? cf->hash_tag : NULL) != KM_OK)
+        goto fail;
     for (uint32_t i = 0; i < p->nservers; i++) {
-        p->rs[i].live = !p->servers[i].ejected;
-        p->nlive += p->rs[i].live;
+        const struct server_health *h = &p->servers[i].h;
+        bool out = atomic_load(&h->ejected);
+        p->rs[i].live = !out;
+        if (out) {
+            uint64_t at = atomic_load(&h->retry_at_ms);
+            if (r->next_retry_ms == 0 || at < r->next_retry_ms)
+                r->next_retry_ms = at;
+        }
     }
-    if (route_build(&p->route, p->rs, p->nservers) != KM_OK)
+    if (route_build(&r->route, p->rs, p->nservers) != KM_OK)
+        goto fail;
+    return r;
+fail:
+    route_free(&r->route);
+    free(r);
+    return NULL;
+}
+
+/* Publish a ring that reflects the servers' health now; the old one waits for the
+ * readers. With p->rebuild held, so that two threads changing the health at once
+ * publish in order and the last ring built sees both changes. */
+static void
+ring_publish(struct pool *p)
+{
+    struct ring *r = ring_make(p);
+
+    if (r == NULL) {
         log_error("pool %s: out of memory rebuilding the ring; keeping the old one", p->cf->name);
+        return;
+    }
+    struct ring *old = atomic_exchange_explicit(&p->ring, r, memory_order_acq_rel);
+    if (old != NULL)
+        pub_retire(p->pub, &old->node, ring_free);
 }
 
 int
-pool_init(struct pool *p, uint32_t idx, const struct conf_pool *cf, char *err, size_t errlen)
+pool_init(struct pool *p, uint32_t idx, const struct conf_pool *cf, struct pub_domain *pub,
+          char *err, size_t errlen)
 {
     memset(p, 0, sizeof(*p));
     p->idx = idx;
     p->cf = cf;
-    p->lfd = -1;
+    p->pub = pub;
     p->proto = cf->redis ? &proto_redis : &proto_memcache;
-    if (p->proto->req_feed == NULL) {
-        snprintf(err, errlen, "pool '%s': memcached pools are not available in this build yet",
-                 cf->name);
+    atomic_init(&p->ring, NULL);
+    atomic_init(&p->nclients, 0);
+    atomic_init(&p->server_ejects, 0);
+    if (pthread_mutex_init(&p->rebuild, NULL) != 0) {
+        snprintf(err, errlen, "pool '%s': cannot make a lock", cf->name);
         return KM_ERROR;
     }
     p->nservers = cf->nservers;
@@ -81,11 +131,7 @@ pool_init(struct pool *p, uint32_t idx, const struct conf_pool *cf, char *err, s
     p->limits.max_value = (uint64_t)cf->max_value_size;
     p->servers = calloc(cf->nservers, sizeof(*p->servers));
     p->rs = calloc(cf->nservers, sizeof(*p->rs));
-    p->srvslot = malloc(cf->nservers * sizeof(*p->srvslot));
-    if (p->servers == NULL || p->rs == NULL || p->srvslot == NULL)
-        goto nomem;
-    if (route_init(&p->route, (enum hash_type)cf->hash, (enum dist_type)cf->distribution,
-                   cf->hash_tag[0] != '\0' ? cf->hash_tag : NULL) != KM_OK)
+    if (p->servers == NULL || p->rs == NULL)
         goto nomem;
 
     for (uint32_t i = 0; i < cf->nservers; i++) {
@@ -97,13 +143,11 @@ pool_init(struct pool *p, uint32_t idx, const struct conf_pool *cf, char *err, s
         s->idx = i;
         s->cf = &cf->servers[i];
         s->ident = strndup(id, n);
-        s->conns = calloc(cf->server_connections, sizeof(*s->conns));
-        if (s->ident == NULL || s->conns == NULL)
+        if (s->ident == NULL)
             goto nomem;
         p->rs[i].name = s->ident;
         p->rs[i].name_len = n;
         p->rs[i].weight = cf->servers[i].weight;
-        p->srvslot[i] = -1;
         if (resolve(s, err, errlen) != KM_OK) {
             char tmp[256];
             snprintf(tmp, sizeof(tmp), "pool '%s': %s", cf->name, err);
@@ -112,7 +156,10 @@ pool_init(struct pool *p, uint32_t idx, const struct conf_pool *cf, char *err, s
             return KM_ERROR;
         }
     }
-    rebuild(p);
+    struct ring *r = ring_make(p);
+    if (r == NULL)
+        goto nomem;
+    atomic_store(&p->ring, r);
     return KM_OK;
 
 nomem:
@@ -125,52 +172,58 @@ void
 pool_free(struct pool *p)
 {
     if (p->servers != NULL) {
-        for (uint32_t i = 0; i < p->nservers; i++) {
+        for (uint32_t i = 0; i < p->nservers; i++)
             free(p->servers[i].ident);
-            free(p->servers[i].conns);
-        }
     }
     free(p->servers);
     free(p->rs);
-    free(p->srvslot);
-    route_free(&p->route);
+    struct ring *r = atomic_exchange(&p->ring, NULL);
+    if (r != NULL)
+        ring_free(&r->node);
+    pthread_mutex_destroy(&p->rebuild);
     p->servers = NULL;
     p->rs = NULL;
-    p->srvslot = NULL;
 }
 
 int
-pool_route(struct pool *p, const uint8_t *key, size_t len)
+pool_route(struct pool *p, uint64_t *rand, const uint8_t *key, size_t len)
 {
-    if (p->cf->auto_eject_hosts && p->nlive < p->nservers)
+    struct ring *r = atomic_load_explicit(&p->ring, memory_order_acquire);
+
+    if (r->next_retry_ms != 0 && p->cf->auto_eject_hosts && km_now_ms() >= r->next_retry_ms) {
         pool_retry_ejected(p, km_now_ms());
-    if (p->nlive == 0)
-        return -1;
-    return route_key(&p->route, key, len);
+        r = atomic_load_explicit(&p->ring, memory_order_acquire);
+    }
+    return route_key_r(&r->route, rand, key, len);
+}
+
+uint32_t
+pool_nlive(struct pool *p)
+{
+    return route_live(&atomic_load_explicit(&p->ring, memory_order_acquire)->route);
 }
 
 void
 pool_server_failed(struct pool *p, struct server *s, uint64_t now_ms)
 {
-    s->failures++;
-    if (!p->cf->auto_eject_hosts || s->ejected)
-        return;
-    if (s->failures >= p->cf->server_failure_limit) {
-        s->ejected = true;
-        s->retry_at_ms = now_ms + (uint64_t)p->cf->server_retry_timeout;
-        s->st.server_ejected_at = km_now_us_wall();
-        p->st.server_ejects++;
-        log_warn("pool %s: ejecting server %s after %u failures, retry in %lld ms",
-                 p->cf->name, s->ident, s->failures, (long long)p->cf->server_retry_timeout);
-        rebuild(p);
-    }
-}
+    struct server_health *h = &s->h;
+    uint32_t failures = atomic_fetch_add(&h->failures, 1) + 1;
 
-void
-pool_server_ok(struct pool *p, struct server *s)
-{
-    (void)p;
-    s->failures = 0;
+    if (!p->cf->auto_eject_hosts || failures < p->cf->server_failure_limit ||
+        atomic_load(&h->ejected))
+        return;
+    pthread_mutex_lock(&p->rebuild);
+    /* the first thread past the limit ejects; the others find it done */
+    if (!atomic_load(&h->ejected)) {
+        atomic_store(&h->retry_at_ms, now_ms + (uint64_t)p->cf->server_retry_timeout);
+        atomic_store(&h->ejected_at_us, km_now_us_wall());
+        atomic_store(&h->ejected, true);
+        atomic_fetch_add(&p->server_ejects, 1);
+        log_warn("pool %s: ejecting server %s after %u failures, retry in %lld ms",
+                 p->cf->name, s->ident, failures, (long long)p->cf->server_retry_timeout);
+        ring_publish(p);
+    }
+    pthread_mutex_unlock(&p->rebuild);
 }
 
 bool
@@ -178,16 +231,18 @@ pool_retry_ejected(struct pool *p, uint64_t now_ms)
 {
     bool changed = false;
 
+    pthread_mutex_lock(&p->rebuild);
     for (uint32_t i = 0; i < p->nservers; i++) {
         struct server *s = &p->servers[i];
-        if (s->ejected && now_ms >= s->retry_at_ms) {
-            s->ejected = false;
-            s->failures = 0;
+        if (atomic_load(&s->h.ejected) && now_ms >= atomic_load(&s->h.retry_at_ms)) {
+            atomic_store(&s->h.failures, 0);
+            atomic_store(&s->h.ejected, false);
             changed = true;
             log_notice("pool %s: server %s back in the ring", p->cf->name, s->ident);
         }
     }
     if (changed)
-        rebuild(p);
+        ring_publish(p);
+    pthread_mutex_unlock(&p->rebuild);
     return changed;
 }

@@ -1,27 +1,60 @@
-/* src/pool/pool.h: a server pool built from its config: servers, routing, ejection state. */
+/* src/pool/pool.h: a server pool built from its config, shared by every worker.
+ *
+ * A pool and its servers are immutable once built (config, protocol, resolved addresses,
+ * names), except for what all workers must agree on, which is shared here and changed
+ * only as this header says:
+ *
+ *   pool->ring          the routing over the live servers: an immutable build, published
+ *                       by pointer (core/publish.h); replaced whole when a server leaves
+ *                       or rejoins, under pool->rebuild, never on the request path
+ *   server->h           the server's health: consecutive failures counted by every
+ *                       worker, the ejection and its retry time decided once (atomics)
+ *   pool->nclients      the pool's clients, against client_connections (atomic)
+ *   pool->server_ejects the ejections so far (atomic)
+ *
+ * What a worker keeps per pool and per server (its connections, its counters, its
+ * listener) is the worker's own: see struct wpool and struct wserver in proxy/proxy.h.
+ */
 #ifndef KM_POOL_H
 #define KM_POOL_H
 
 #include "config/conf.h"
+#include "core/counter.h"
+#include "core/publish.h"
 #include "proto/proto.h"
 #include "route/route.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
 struct proto;
-struct upstream;
 struct pool;
-struct worker;
 
-/* Counters of one server, named as twemproxy's stats. */
+/* Counters of one server in one worker, named as twemproxy's stats. Each worker writes
+ * its own; the stats port sums them (core/counter.h). */
 struct server_stats {
-    uint64_t server_eof, server_err, server_timedout;
-    uint64_t requests, request_bytes, responses, response_bytes;
-    int64_t server_ejected_at;     /* unix time in us of the last ejection, 0 = never */
-    uint64_t in_queue, in_queue_bytes;     /* queued for the server, not yet written */
-    uint64_t out_queue, out_queue_bytes;   /* written, awaiting the reply */
+    struct km_ctr server_eof, server_err, server_timedout;
+    struct km_ctr requests, request_bytes, responses, response_bytes;
+    struct km_ctr in_queue, in_queue_bytes;     /* queued for the server, not yet written */
+    struct km_ctr out_queue, out_queue_bytes;   /* written, awaiting the reply */
+    struct km_ctr connections;                  /* open connections of this worker */
+};
+
+/* Counters of one pool in one worker. */
+struct pool_stats {
+    struct km_ctr client_eof, client_err, forward_error, fragments;
+    struct proto_counts counts;    /* bumped by the protocol (memcached stats, INFO) */
+};
+
+/* A server's health, the same for every worker. */
+struct server_health {
+    _Atomic uint32_t failures;     /* consecutive failures, any worker's */
+    _Atomic bool ejected;          /* out of the ring */
+    _Atomic uint64_t retry_at_ms;  /* monotonic ms when an ejected server is tried again */
+    _Atomic int64_t ejected_at_us; /* unix time in us of the last ejection, 0 = never */
 };
 
 struct server {
@@ -31,52 +64,61 @@ struct server {
     const struct conf_server *cf;  /* its config line */
     struct sockaddr_storage addr;  /* resolved address */
     socklen_t addrlen;             /* 0 until resolved */
-    struct upstream **conns;       /* up to server_connections live connections */
-    uint32_t nconns;               /* slots in use */
-    uint32_t next;                 /* round-robin cursor over conns */
-    uint32_t failures;             /* consecutive failures */
-    bool ejected;                  /* out of the ring */
-    uint64_t retry_at_ms;          /* monotonic ms when an ejected server is tried again */
-    struct server_stats st;
+    struct server_health h;
 };
 
-struct pool_stats {
-    uint64_t client_eof, client_err, client_connections, server_ejects, forward_error, fragments;
-    struct proto_counts counts;    /* bumped by the protocol (memcached stats, INFO) */
+/* One build of a pool's routing, published whole through pool->ring. */
+struct ring {
+    struct pub_node node;          /* for retiring it (first: the node is the ring) */
+    struct route route;            /* key -> server index over the servers live in it */
+    uint64_t next_retry_ms;        /* earliest retry time of a server left out, 0 = none */
 };
 
 struct pool {
     uint32_t idx;                  /* position in config order */
     const struct conf_pool *cf;    /* its config (owned by the caller's struct conf) */
     const struct proto *proto;     /* redis or memcache */
-    struct route route;            /* key -> server index over live servers */
-    struct route_server *rs;       /* routing input, one per server */
+    struct proto_limits limits;    /* from max_bulk_length, max_multibulk_length, max_value_size */
     struct server *servers;
     uint32_t nservers;
-    uint32_t nlive;                /* servers not ejected */
-    int32_t *srvslot;              /* scratch for splitting: server -> fragment, -1 */
-    uint32_t nclients;             /* client connections open */
-    int lfd;                       /* listening socket, -1 when closed */
-    void *lev;                     /* the listener's event */
-    struct worker *w;              /* the worker serving this pool */
-    struct pool_stats st;
-    struct proto_limits limits;    /* from max_bulk_length, max_multibulk_length, max_value_size */
+    struct route_server *rs;       /* routing input (names, weights), read under rebuild */
+    _Atomic(struct ring *) ring;   /* the current routing (see the top of this file) */
+    pthread_mutex_t rebuild;       /* one ring build at a time */
+    struct pub_domain *pub;        /* where replaced rings wait for the readers; NULL: one thread */
+    _Atomic uint32_t nclients;     /* client connections open, all workers */
+    _Atomic uint64_t server_ejects;
 };
 
 /* Build a pool from its config: servers resolved (hostnames looked up now), routing built.
+ * pub is where replaced rings are retired (NULL when only one thread ever routes).
  * KM_OK, or KM_ERROR with a message in err. */
-int pool_init(struct pool *p, uint32_t idx, const struct conf_pool *cf, char *err, size_t errlen);
+int pool_init(struct pool *p, uint32_t idx, const struct conf_pool *cf, struct pub_domain *pub,
+              char *err, size_t errlen);
+/* Release the pool; no worker may use it any more. */
 void pool_free(struct pool *p);
 
-/* The server index for a key, or -1 when no server is live. */
-int pool_route(struct pool *p, const uint8_t *key, size_t len);
+/* The server index for a key, or -1 when no server is live. Any thread: the ring is
+ * loaded once and not kept; *rand is the caller's own random-distribution state (see
+ * route_key_r). With auto_eject_hosts, a server whose retry time has come rejoins the
+ * ring here first (decided once, by whichever thread gets there). */
+int pool_route(struct pool *p, uint64_t *rand, const uint8_t *key, size_t len);
 
-/* A request to server s failed (connect refused, EOF, error, timeout). Counts a failure;
- * with auto_eject_hosts, at server_failure_limit the server leaves the ring until
- * server_retry_timeout passes. now_ms is monotonic. */
+/* The servers in the ring now (an instant's answer). */
+uint32_t pool_nlive(struct pool *p);
+
+/* A request to server s failed (connect refused, EOF, error, timeout). Counts a failure,
+ * any worker's; with auto_eject_hosts, at server_failure_limit the server leaves the
+ * ring (one thread decides and publishes) until server_retry_timeout passes. now_ms is
+ * monotonic. */
 void pool_server_failed(struct pool *p, struct server *s, uint64_t now_ms);
-/* A reply came from s: its failure count starts over. */
-void pool_server_ok(struct pool *p, struct server *s);
+/* A reply came from s: its failure count starts over. Cheap when it is already 0 (a
+ * load, no store), as it is on every reply of a healthy server. */
+static inline void
+pool_server_ok(struct server *s)
+{
+    if (atomic_load_explicit(&s->h.failures, memory_order_relaxed) != 0)
+        atomic_store_explicit(&s->h.failures, 0, memory_order_relaxed);
+}
 /* Bring back ejected servers whose retry time has come; true when the ring changed. */
 bool pool_retry_ejected(struct pool *p, uint64_t now_ms);
 

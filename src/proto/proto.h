@@ -9,6 +9,7 @@
 #define KM_PROTO_H
 
 #include "core/buf.h"
+#include "core/counter.h"
 #include "proto/mc.h"
 #include "proto/msg.h"
 #include "proto/resp.h"
@@ -46,24 +47,37 @@ struct proto_limits {
 /* A client's state across its requests: it lives in the client, and the protocol reads
  * and changes it as it plans them (AUTH, CLIENT SETNAME, a refused MULTI). */
 struct proto_session {
-    uint64_t id;             /* CLIENT ID: unique in the process, from 1 */
     char *name;              /* CLIENT SETNAME: a heap copy, NULL when none */
-    bool authed;             /* passed AUTH, or none is required */
-    bool refusing;           /* Redis: a refused MULTI is open: refuse up to EXEC/DISCARD */
+    uint64_t id : 62;        /* CLIENT ID: unique in the process, from 1 */
+    uint64_t authed : 1;     /* passed AUTH, or none is required */
+    uint64_t refusing : 1;   /* Redis: a refused MULTI is open: refuse up to EXEC/DISCARD */
 };
 
 /* Release what a session holds (its name); the session is left empty. */
 void proto_session_clear(struct proto_session *s);
 
 /* Counters a protocol bumps as it plans requests and merges replies, per pool and worker,
- * named as memcached's stats (the stats port's JSON does not show them). */
+ * named as memcached's stats (the stats port's JSON does not show them): X(name, what). */
+#define PROTO_COUNTS(X)                                                              \
+    X(cmd_get,    "keys asked for by retrieval commands")                            \
+    X(get_hits,   "of those, found (where the proxy sees the reply)")                \
+    X(get_misses, "of those, not found")                                             \
+    X(cmd_set,    "storage commands")                                                \
+    X(cmd_touch,  "touch commands")                                                  \
+    X(cmd_flush,  "flush_all commands")
+
+/* Bumped by the worker that owns them (ctr_add), read by any thread. */
 struct proto_counts {
-    uint64_t cmd_get;        /* keys asked for by retrieval commands */
-    uint64_t get_hits;       /* of those, found (where the proxy sees the reply) */
-    uint64_t get_misses;
-    uint64_t cmd_set;        /* storage commands */
-    uint64_t cmd_touch;
-    uint64_t cmd_flush;
+#define PROTO_COUNT_FIELD(name, what) struct km_ctr name;
+    PROTO_COUNTS(PROTO_COUNT_FIELD)
+#undef PROTO_COUNT_FIELD
+};
+
+/* The same counters as plain numbers: a sum over the workers at one moment. */
+struct proto_count_values {
+#define PROTO_COUNT_FIELD(name, what) uint64_t name;
+    PROTO_COUNTS(PROTO_COUNT_FIELD)
+#undef PROTO_COUNT_FIELD
 };
 
 /* The proxy's own figures, for Redis INFO and memcached stats. */
@@ -78,7 +92,7 @@ struct proto_self {
     uint32_t nservers;       /* servers of the pool */
     uint32_t nlive;          /* of those, in the ring */
     const char *pool;        /* the pool's name */
-    struct proto_counts counts;   /* the pool's counters, summed over the workers */
+    struct proto_count_values counts;   /* the pool's counters, summed over the workers */
 };
 
 /* What the protocol may use while it builds replies and fragments. */

@@ -75,14 +75,14 @@ on_bad_request(void *arg, const char *reason, bool recoverable)
     struct client *cl = arg;
     struct conn *c = &cl->c;
     struct worker *w = conn_worker(c);
-    struct proto_ctx ctx = worker_ctx(w, c->pool);
+    struct proto_ctx ctx = worker_ctx(w, conn_wpool(c));
     struct msg *m = msg_get(&w->mc);
 
-    c->pool->st.client_err++;
+    ctr_add(&conn_wpool(c)->st.client_err, 1);
     if (m == NULL)
         return KM_ERROR;
     m->rsp = msg_get(&w->mc);
-    if (m->rsp == NULL || c->pool->proto->bad_request(m->rsp, reason, &ctx) != KM_OK) {
+    if (m->rsp == NULL || conn_pool(c)->proto->bad_request(m->rsp, reason, &ctx) != KM_OK) {
         msg_put(&w->mc, m);
         return KM_ERROR;
     }
@@ -92,7 +92,7 @@ on_bad_request(void *arg, const char *reason, bool recoverable)
         char peer[64];
         m->quit = true;
         log_warn("pool %s: closing client %s (fd %d) after a malformed request: %s",
-                 c->pool->cf->name, net_peer_name(c->fd, peer, sizeof(peer)), c->fd,
+                 conn_pool(c)->cf->name, net_peer_name(c->fd, peer, sizeof(peer)), c->fd,
                  reason[0] != '\0' ? reason : "bad input");
     }
     fifo_push(cl, m);
@@ -115,13 +115,13 @@ client_event(int fd, short what, void *arg)
             worker_mark_dirty(conn_worker(&cl->c), &cl->c);
         } else if (rc != KM_OK || cl->c.eof) {
             if (rc != KM_OK && cl->tail == NULL) {
-                cl->c.pool->st.client_err++;
+                ctr_add(&conn_wpool(&cl->c)->st.client_err, 1);
                 client_close(cl, "read error");
                 return;
             }
             /* stop reading; close once the replies owed have been written */
             if (cl->c.eof)
-                cl->c.pool->st.client_eof++;
+                ctr_add(&conn_wpool(&cl->c)->st.client_eof, 1);
             conn_stop_reading(&cl->c);
             cl->c.quit = true;
             worker_mark_dirty(conn_worker(&cl->c), &cl->c);
@@ -131,17 +131,31 @@ client_event(int fd, short what, void *arg)
         client_flush(cl);
 }
 
-void
-client_accept(struct worker *w, struct pool *p, int fd)
+/* A place for one more client of p under client_connections (shared by every worker):
+ * true when taken. */
+static bool
+admit(struct pool *p)
 {
-    struct client *cl;
-    const char *refuse = NULL;
+    uint32_t limit = p->cf->client_connections;
+    uint32_t n = atomic_fetch_add_explicit(&p->nclients, 1, memory_order_relaxed);
 
-    if (p->cf->client_connections > 0 && p->nclients >= p->cf->client_connections)
-        refuse = "too many client connections";
-    if (refuse != NULL) {
+    if (limit == 0 || n < limit)
+        return true;
+    atomic_fetch_sub_explicit(&p->nclients, 1, memory_order_relaxed);
+    return false;
+}
+
+void
+client_accept(struct wpool *wp, int fd)
+{
+    struct worker *w = wp->w;
+    struct pool *p = wp->pool;
+    struct client *cl;
+
+    if (!admit(p)) {
         /* one best-effort write of the protocol's error line, then close */
-        struct proto_ctx ctx = worker_ctx(w, p);
+        const char *refuse = "too many client connections";
+        struct proto_ctx ctx = worker_ctx(w, wp);
         struct msg *r = msg_get(&w->mc);
         if (r != NULL && p->proto->error(r, NULL, refuse, &ctx) == KM_OK) {
             struct iovec iov[MSG_OUT_INLINE];
@@ -163,37 +177,38 @@ client_accept(struct worker *w, struct pool *p, int fd)
     if (cl == NULL || net_nonblock(fd) < 0) {
         log_error("pool %s: cannot set up a client: %s", p->cf->name, strerror(errno));
         slab_free(&w->client_slab, cl);
+        atomic_fetch_sub_explicit(&p->nclients, 1, memory_order_relaxed);
         close(fd);
         return;
     }
     net_nodelay(fd);
     cl->c.fd = fd;
     cl->c.kind = CONN_CLIENT;
-    cl->c.pool = p;
+    cl->c.w = w;
+    cl->c.pidx = p->idx;
     cl->sess.authed = p->cf->redis_auth == NULL;
-    cl->sess.id = ++w->client_ids;
+    cl->sess.id = atomic_fetch_add_explicit(&w->px->client_ids, 1, memory_order_relaxed) + 1;
     if (conn_events(&cl->c) != KM_OK) {
         log_error("pool %s: cannot watch a client", p->cf->name);
         conn_close_fd(&cl->c);
         slab_free(&w->client_slab, cl);
+        atomic_fetch_sub_explicit(&p->nclients, 1, memory_order_relaxed);
         return;
     }
     cl->next = w->clients;
     if (w->clients != NULL)
         w->clients->prev = cl;
     w->clients = cl;
-    p->nclients++;
-    p->st.client_connections++;
-    w->curr_connections++;
-    w->total_connections++;
-    log_debug("pool %s: client fd %d connected", p->cf->name, fd);
+    ctr_add(&w->curr_connections, 1);
+    ctr_add(&w->total_connections, 1);
+    log_debug("pool %s: client fd %d connected (worker %u)", p->cf->name, fd, w->id);
 }
 
 static void
 client_close(struct client *cl, const char *why)
 {
     struct worker *w = conn_worker(&cl->c);
-    struct pool *p = cl->c.pool;
+    struct pool *p = conn_pool(&cl->c);
 
     log_debug("pool %s: closing client fd %d: %s", p->cf->name, cl->c.fd, why);
     cl->c.closing = true;
@@ -213,9 +228,8 @@ client_close(struct client *cl, const char *why)
         w->clients = cl->next;
     if (cl->next != NULL)
         cl->next->prev = cl->prev;
-    p->nclients--;
-    p->st.client_connections--;
-    w->curr_connections--;
+    atomic_fetch_sub_explicit(&p->nclients, 1, memory_order_relaxed);
+    ctr_sub(&w->curr_connections, 1);
     slab_free(&w->client_slab, cl);
 }
 
@@ -229,13 +243,13 @@ client_close_all(struct worker *w)
 void
 client_reply_ready(struct client *cl, struct msg *m)
 {
-    int64_t limit = cl->c.pool->cf->client_output_limit;
+    int64_t limit = conn_pool(&cl->c)->cf->client_output_limit;
 
     cl->queued += reply_len(m);
     if (limit > 0 && cl->queued > (uint64_t)limit && !cl->c.overflow) {
         cl->c.overflow = true;
         log_warn("pool %s: closing client fd %d: %llu bytes of replies queued, over "
-                 "client_output_limit %lld", cl->c.pool->cf->name, cl->c.fd,
+                 "client_output_limit %lld", conn_pool(&cl->c)->cf->name, cl->c.fd,
                  (unsigned long long)cl->queued, (long long)limit);
         worker_mark_dirty(conn_worker(&cl->c), &cl->c);
         return;
@@ -251,7 +265,7 @@ client_flush(struct client *cl)
     struct iovec iov[CLIENT_IOV];
 
     if (cl->c.overflow) {
-        cl->c.pool->st.client_err++;
+        ctr_add(&conn_wpool(&cl->c)->st.client_err, 1);
         client_close(cl, "output limit");
         return KM_ERROR;
     }

@@ -90,8 +90,9 @@ conn_stop_reading(struct conn *c)
 static struct reader_env
 reader_env(struct conn *c)
 {
-    struct reader_env env = { c->pool->proto, &c->pool->limits,
-                              (uint64_t)c->pool->cf->max_request_size, &conn_worker(c)->mc };
+    struct pool *p = conn_pool(c);
+    struct reader_env env = { p->proto, &p->limits, (uint64_t)p->cf->max_request_size,
+                              &conn_worker(c)->mc };
     return env;
 }
 

@@ -12,7 +12,7 @@
 
 /* The server for the key in token t (hash_tag applied by the route). */
 static int
-route_tok(struct pool *p, const struct tok *t)
+route_tok(struct wpool *wp, const struct tok *t)
 {
     uint8_t stack[KEY_STACK];
     const uint8_t *key;
@@ -31,24 +31,24 @@ route_tok(struct pool *p, const struct tok *t)
         msg_tok_copy(t, 0, heap, (size_t)t->len);
         key = heap;
     }
-    idx = pool_route(p, key, (size_t)t->len);
+    idx = pool_route(wp->pool, &wp->rand, key, (size_t)t->len);
     free(heap);
     return idx;
 }
 
 void
-forward_fail(struct worker *w, struct pool *p, struct msg *m, const char *reason)
+forward_fail(struct worker *w, struct wpool *wp, struct msg *m, const char *reason)
 {
-    struct proto_ctx ctx = worker_ctx(w, p);
+    struct proto_ctx ctx = worker_ctx(w, wp);
     struct msg *r;
 
-    p->st.forward_error++;
+    ctr_add(&wp->st.forward_error, 1);
     if (m->rsp != NULL) {
         msg_put(&w->mc, m->rsp);
         m->rsp = NULL;
     }
     r = msg_get(&w->mc);
-    if (r != NULL && p->proto->error(r, NULL, reason, &ctx) == KM_OK) {
+    if (r != NULL && wp->pool->proto->error(r, NULL, reason, &ctx) == KM_OK) {
         m->rsp = r;
     } else if (r != NULL) {
         msg_put(&w->mc, r);
@@ -77,9 +77,9 @@ forward_complete(struct worker *w, struct msg *m)
             msg_put(&w->mc, m);
             return;
         }
-        struct pool *p = m->client->c.pool;
-        struct proto_ctx ctx = worker_ctx(w, p);
-        if (p->proto->merge(m, &ctx) != KM_OK) {
+        struct wpool *wp = conn_wpool(&m->client->c);
+        struct proto_ctx ctx = worker_ctx(w, wp);
+        if (wp->pool->proto->merge(m, &ctx) != KM_OK) {
             if (m->rsp != NULL) {
                 msg_put(&w->mc, m->rsp);
                 m->rsp = NULL;
@@ -87,7 +87,7 @@ forward_complete(struct worker *w, struct msg *m)
             m->nfrag_done = 0;
             /* answer with an error; the fragments are released with the parent */
             struct msg *r = msg_get(&w->mc);
-            if (r != NULL && p->proto->error(r, NULL, "out of memory", &ctx) == KM_OK)
+            if (r != NULL && wp->pool->proto->error(r, NULL, "out of memory", &ctx) == KM_OK)
                 m->rsp = r;
             else if (r != NULL)
                 msg_put(&w->mc, r);
@@ -104,13 +104,13 @@ forward_complete(struct worker *w, struct msg *m)
 /* Send m to server idx as it came, unless the protocol already said what to send
  * (memcached quiet requests go with an "mn" after them). */
 static void
-send_whole(struct worker *w, struct pool *p, struct msg *m, int idx)
+send_whole(struct worker *w, struct wpool *wp, struct msg *m, int idx)
 {
     if (m->nout == 0 && msg_out_borrow(m, m->raw.b, m->raw.off, m->raw.len) != KM_OK) {
-        forward_fail(w, p, m, "out of memory");
+        forward_fail(w, wp, m, "out of memory");
         return;
     }
-    upstream_send(w, &p->servers[idx], m);
+    upstream_send(w, &wp->servers[idx], m);
 }
 
 /* Splitting scratch on the stack up to this many 32-bit words (keys + 3 per fragment + 1);
@@ -118,16 +118,16 @@ send_whole(struct worker *w, struct pool *p, struct msg *m, int idx)
 #define SPLIT_STACK 512
 
 static void
-split(struct worker *w, struct pool *p, struct msg *m)
+split(struct worker *w, struct wpool *wp, struct msg *m)
 {
     uint32_t nkeys = (m->key_last - m->key_first) / m->key_step + 1;
-    uint32_t maxfrag = KM_MIN(nkeys, p->nservers);
+    uint32_t maxfrag = KM_MIN(nkeys, wp->pool->nservers);
     uint32_t stack[SPLIT_STACK];
     uint32_t *scratch = stack;
     uint32_t *keys, *start, *fill;
     int32_t *fsrv;
     uint32_t nfrag = 0;
-    struct proto_ctx ctx = worker_ctx(w, p);
+    struct proto_ctx ctx = worker_ctx(w, wp);
     const char *why = "out of memory";
     size_t words = (size_t)nkeys + 3 * (size_t)maxfrag + 1;
 
@@ -142,19 +142,19 @@ split(struct worker *w, struct pool *p, struct msg *m)
 
     /* one pass: each key's server, numbering the servers in order of first use */
     for (uint32_t k = 0; k < nkeys; k++) {
-        int idx = route_tok(p, &m->tok[m->key_first + k * m->key_step]);
+        int idx = route_tok(wp, &m->tok[m->key_first + k * m->key_step]);
         if (idx < 0) {
             why = idx == -1 ? "no server available" : "out of memory";
             goto fail_slots;
         }
-        if (p->srvslot[idx] < 0) {
-            p->srvslot[idx] = (int32_t)nfrag;
+        if (wp->srvslot[idx] < 0) {
+            wp->srvslot[idx] = (int32_t)nfrag;
             fsrv[nfrag++] = idx;
         }
-        m->keyfrag[k] = (uint32_t)p->srvslot[idx];
+        m->keyfrag[k] = (uint32_t)wp->srvslot[idx];
     }
     for (uint32_t f = 0; f < nfrag; f++)
-        p->srvslot[fsrv[f]] = -1;
+        wp->srvslot[fsrv[f]] = -1;
 
     if (nfrag == 1) {
         /* every key on one server: the request goes as it is and so does the reply */
@@ -163,7 +163,7 @@ split(struct worker *w, struct pool *p, struct msg *m)
         if (scratch != stack)
             free(scratch);
         m->merge = MERGE_NONE;
-        send_whole(w, p, m, idx);
+        send_whole(w, wp, m, idx);
         return;
     }
 
@@ -187,14 +187,14 @@ split(struct worker *w, struct pool *p, struct msg *m)
         m->nfrag = f + 1;
         fr->parent = m;
         fr->cmd = m->cmd;
-        if (p->proto->frag(fr, m, keys + start[f], start[f + 1] - start[f], &ctx) != KM_OK)
+        if (wp->pool->proto->frag(fr, m, keys + start[f], start[f + 1] - start[f], &ctx) != KM_OK)
             goto fail_frags;
     }
-    p->st.fragments += nfrag;
+    ctr_add(&wp->st.fragments, nfrag);
     /* the fragments hold what they borrowed; the parent's bytes can go */
     msg_drop_input(m);
     for (uint32_t f = 0; f < nfrag; f++)
-        upstream_send(w, &p->servers[fsrv[f]], m->frags[f]);
+        upstream_send(w, &wp->servers[fsrv[f]], m->frags[f]);
     if (scratch != stack)
         free(scratch);
     return;
@@ -209,25 +209,25 @@ fail_frags:
     goto fail;
 fail_slots:
     for (uint32_t f = 0; f < nfrag; f++)
-        p->srvslot[fsrv[f]] = -1;
+        wp->srvslot[fsrv[f]] = -1;
 fail:
     msg_split_free(m);
     if (scratch != stack)
         free(scratch);
-    forward_fail(w, p, m, why);
+    forward_fail(w, wp, m, why);
 }
 
 /* The one server all of m's keys map to; -3 when they map to several, -1 when no server
  * is live, -2 when out of memory. */
 static int
-samesrv(struct pool *p, const struct msg *m)
+samesrv(struct wpool *wp, const struct msg *m)
 {
-    int idx = m->key_extra != 0 ? route_tok(p, &m->tok[m->key_extra]) : -4;
+    int idx = m->key_extra != 0 ? route_tok(wp, &m->tok[m->key_extra]) : -4;
 
     if (idx < 0 && idx != -4)
         return idx;
     for (uint32_t k = m->key_first; k <= m->key_last; k += m->key_step) {
-        int i = route_tok(p, &m->tok[k]);
+        int i = route_tok(wp, &m->tok[k]);
         if (i < 0)
             return i;
         if (idx >= 0 && i != idx)
@@ -241,12 +241,12 @@ void
 forward_request(struct client *cl, struct msg *m)
 {
     struct worker *w = conn_worker(&cl->c);
-    struct pool *p = cl->c.pool;
+    struct wpool *wp = conn_wpool(&cl->c);
     struct proto_ctx ctx = client_ctx(cl);
     int idx;
 
-    if (p->proto->req_plan(m, &cl->c.in->rd.ps, &ctx) != KM_OK) {
-        forward_fail(w, p, m, "out of memory");
+    if (wp->pool->proto->req_plan(m, &cl->c.in->rd.ps, &ctx) != KM_OK) {
+        forward_fail(w, wp, m, "out of memory");
         return;
     }
 
@@ -259,23 +259,23 @@ forward_request(struct client *cl, struct msg *m)
         return;
 
     case PLAN_SINGLE:
-        idx = route_tok(p, &m->tok[m->key_first]);
+        idx = route_tok(wp, &m->tok[m->key_first]);
         if (idx < 0) {
-            forward_fail(w, p, m, idx == -1 ? "no server available" : "out of memory");
+            forward_fail(w, wp, m, idx == -1 ? "no server available" : "out of memory");
             return;
         }
-        send_whole(w, p, m, idx);
+        send_whole(w, wp, m, idx);
         return;
 
     case PLAN_SAMESRV:
-        idx = samesrv(p, m);
+        idx = samesrv(wp, m);
         if (idx == -3) {
             struct msg *r = msg_get(&w->mc);
-            if (r == NULL || p->proto->error(r, "CROSSSLOT",
+            if (r == NULL || wp->pool->proto->error(r, "CROSSSLOT",
                     "Keys in request don't hash to the same server", &ctx) != KM_OK) {
                 if (r != NULL)
                     msg_put(&w->mc, r);
-                forward_fail(w, p, m, "out of memory");
+                forward_fail(w, wp, m, "out of memory");
                 return;
             }
             m->rsp = r;
@@ -284,14 +284,14 @@ forward_request(struct client *cl, struct msg *m)
             return;
         }
         if (idx < 0) {
-            forward_fail(w, p, m, idx == -1 ? "no server available" : "out of memory");
+            forward_fail(w, wp, m, idx == -1 ? "no server available" : "out of memory");
             return;
         }
-        send_whole(w, p, m, idx);
+        send_whole(w, wp, m, idx);
         return;
 
     case PLAN_SPLIT:
-        split(w, p, m);
+        split(w, wp, m);
         return;
     }
 }

@@ -19,8 +19,9 @@
 static void
 on_accept(int lfd, short what, void *arg)
 {
-    struct pool *p = arg;
-    struct worker *w = p->w;
+    struct wpool *wp = arg;
+    struct worker *w = wp->w;
+    struct pool *p = wp->pool;
 
     (void)what;
     for (int i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
@@ -42,13 +43,14 @@ on_accept(int lfd, short what, void *arg)
             }
             return;
         }
-        client_accept(w, p, fd);
+        client_accept(wp, fd);
     }
 }
 
 int
-listener_open(struct worker *w, struct pool *p, char *err, size_t errlen)
+listener_open(struct wpool *wp, char *err, size_t errlen)
 {
+    struct pool *p = wp->pool;
     const struct conf_listen *l = &p->cf->listen;
     int fd;
 
@@ -61,32 +63,29 @@ listener_open(struct worker *w, struct pool *p, char *err, size_t errlen)
                  strerror(-fd));
         return KM_ERROR;
     }
-    p->lfd = fd;
-    struct event *ev = event_new(w->base, fd, EV_READ | EV_PERSIST, on_accept, p);
+    wp->lfd = fd;
+    struct event *ev = event_new(wp->w->base, fd, EV_READ | EV_PERSIST, on_accept, wp);
     if (ev == NULL || event_add(ev, NULL) != 0) {
         snprintf(err, errlen, "pool '%s': cannot watch the listener", p->cf->name);
+        if (ev != NULL)
+            event_free(ev);
         return KM_ERROR;
     }
-    p->lev = ev;
-    /* twemproxy counts its listening sockets as connections; monitoring expects that */
-    w->curr_connections++;
-    w->total_connections++;
+    wp->lev = ev;
     log_notice("pool %s: listening on %s (%s)", p->cf->name, l->text, p->proto->name);
     return KM_OK;
 }
 
 void
-listener_close(struct pool *p)
+listener_close(struct wpool *wp)
 {
-    if (p->lev != NULL)
-        event_free(p->lev);
-    p->lev = NULL;
-    if (p->lfd >= 0) {
-        if (p->w != NULL)
-            p->w->curr_connections--;
-        close(p->lfd);
-        if (p->cf->listen.path != NULL)
-            unlink(p->cf->listen.path);
+    if (wp->lev != NULL)
+        event_free(wp->lev);
+    wp->lev = NULL;
+    if (wp->lfd >= 0) {
+        close(wp->lfd);
+        if (wp->pool->cf->listen.path != NULL)
+            unlink(wp->pool->cf->listen.path);
     }
-    p->lfd = -1;
+    wp->lfd = -1;
 }

@@ -1,4 +1,13 @@
-/* src/proxy/proxy.h: a worker, its connections and the request path between them.
+/* src/proxy/proxy.h: the workers, their connections and the request path between them.
+ *
+ *   main thread: signals, stats port, log, pid file; builds the pools (shared, immutable)
+ *     |
+ *     +-- worker 0 .. worker N-1: each a thread with its own event loop, buffers, free
+ *         lists, pacer, listeners (SO_REUSEPORT) and server connections; a client lives
+ *         on one worker for its whole life. A worker's view of a pool is its wpool, of a
+ *         server its wserver: connections and counters that only that worker writes.
+ *
+ * The request path inside one worker:
  *
  *               client FIFO (replies leave only from the head, in request order)
  *   client ---> [req1 done][req2 ...][req3 ...]
@@ -20,13 +29,16 @@
 
 #include "core/buf.h"
 #include "core/common.h"
+#include "core/counter.h"
 #include "core/pace.h"
+#include "core/publish.h"
 #include "core/slab.h"
 #include "pool/pool.h"
 #include "proto/msg.h"
 #include "proto/proto.h"
 #include "proto/reader.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -47,6 +59,7 @@ struct conn_in {
 /* What client and server connections share: the socket, its event, input and output. */
 struct conn {
     int fd;
+    uint32_t pidx;             /* its pool's index: its worker's view is w->pools[pidx] */
     uint8_t kind;              /* enum conn_kind */
     bool dirty;                /* on the worker's flush list */
     bool wev_on;               /* watching for writability (socket was full / connecting) */
@@ -56,7 +69,7 @@ struct conn {
     bool quit;                 /* client: close once the FIFO drains */
     bool overflow;             /* client: replies queued past client_output_limit: close */
     struct conn *dnext;        /* flush list link */
-    struct pool *pool;         /* its pool; pool->w is its worker */
+    struct worker *w;          /* its worker */
     struct conn_in *in;        /* input state, NULL while idle (clients) */
     uint64_t wpos;             /* bytes of the head message already written */
     /* the owning struct (client, upstream) is followed by the storage of the
@@ -74,8 +87,9 @@ struct client {
 
 struct upstream {
     struct conn c;
-    struct server *srv;
-    uint32_t slot;             /* index in srv->conns */
+    struct wserver *ws;        /* its worker's view of the server */
+    struct server *srv;        /* the server (ws->srv) */
+    uint32_t slot;             /* index in ws->conns */
     struct msg *sq_head, *sq_tail;   /* to send */
     struct msg *if_head, *if_tail;   /* sent, awaiting replies */
     uint32_t ninflight;
@@ -85,11 +99,36 @@ struct upstream {
     uint64_t tev_deadline;     /* monotonic ms it is armed for, 0 when not armed */
 };
 
+/* A worker's side of one server: its connections and counters. Only its worker touches
+ * conns; the stats port reads st. */
+struct wserver {
+    struct server *srv;        /* the shared server: address, name, health */
+    struct upstream **conns;   /* up to server_connections live connections */
+    uint32_t next;             /* round-robin cursor over conns */
+    struct server_stats st;
+};
+
+/* A worker's side of one pool. */
+struct wpool {
+    struct worker *w;          /* the worker */
+    struct pool *pool;         /* the shared pool */
+    struct wserver *servers;   /* one per pool server, in config order */
+    int32_t *srvslot;          /* scratch for splitting: server -> fragment, -1 */
+    uint64_t rand;             /* the random distribution's state in this worker */
+    int lfd;                   /* this worker's listening socket, -1 when none */
+    struct event *lev;         /* its event */
+    struct pool_stats st;
+};
+
+struct proxy;
+
 struct worker {
+    uint32_t id;               /* 0 .. nworkers-1 */
+    struct proxy *px;          /* the process: shared pools, the other workers */
     struct event_base *base;
     struct bufpool bp;
     struct msgcache mc;
-    struct pool *pools;
+    struct wpool *pools;       /* one per pool, in config order */
     uint32_t npools;
     struct conn *dirty;        /* connections with output to flush after this loop iteration */
     bool stop;                 /* leave the loop */
@@ -101,10 +140,8 @@ struct worker {
     uint64_t trimmed_at;       /* bp.nreleased at the last trim */
     struct client *clients;    /* every open client */
     struct slab client_slab;   /* where clients live (see core/slab.h) */
-    uint64_t total_connections;
-    uint32_t curr_connections;
-    uint64_t client_ids;       /* the last CLIENT ID given */
-    int64_t started_s;         /* unix time the worker was made, for uptime */
+    struct km_ctr total_connections;   /* connections accepted or made (stats) */
+    struct km_ctr curr_connections;    /* open now (stats) */
     uint64_t replies;          /* requests answered (and retired) so far */
     struct pace pace;          /* block or nap between polls (see core/pace.h) */
     struct event *epoch;       /* ends a pacing epoch; armed only while there is traffic */
@@ -113,8 +150,22 @@ struct worker {
     uint64_t epoch_replies;
 };
 
+/* The process: the shared pools and the workers that serve them. */
+struct proxy {
+    struct pool *pools;        /* shared, immutable (pool/pool.h) */
+    uint32_t npools;
+    struct worker *workers;
+    uint32_t nworkers;
+    struct pub_domain pub;     /* one reader per worker */
+    _Atomic uint64_t client_ids;   /* the last CLIENT ID given, all workers */
+    int64_t started_s;         /* unix time at start, for uptime */
+    uint32_t nlisteners;       /* listening addresses open (counted as connections, as
+                                  twemproxy does) */
+};
+
 /* worker.c */
-int worker_init(struct worker *w, struct pool *pools, uint32_t npools, uint32_t mbuf_size,
+/* Set up worker id of px, with a view of each of px's pools. KM_OK or KM_ERROR. */
+int worker_init(struct worker *w, struct proxy *px, uint32_t id, uint32_t mbuf_size,
                 enum pace_policy pace);
 void worker_free(struct worker *w);
 /* Run the loop: each iteration handles the ready events, then flushes every connection
@@ -124,7 +175,7 @@ void worker_free(struct worker *w);
 void worker_run(struct worker *w);
 void worker_mark_dirty(struct worker *w, struct conn *c);
 void worker_unmark_dirty(struct worker *w, struct conn *c);
-struct proto_ctx worker_ctx(struct worker *w, struct pool *p);
+struct proto_ctx worker_ctx(struct worker *w, struct wpool *wp);
 /* The context for requests of client cl (knows its AUTH state). */
 struct proto_ctx client_ctx(struct client *cl);
 
@@ -137,7 +188,20 @@ int conn_events(struct conn *c);
 static inline struct worker *
 conn_worker(const struct conn *c)
 {
-    return c->pool->w;
+    return c->w;
+}
+
+/* The connection's worker's view of its pool. */
+static inline struct wpool *
+conn_wpool(const struct conn *c)
+{
+    return &c->w->pools[c->pidx];
+}
+
+static inline struct pool *
+conn_pool(const struct conn *c)
+{
+    return conn_wpool(c)->pool;
 }
 
 /* Event callbacks, chosen by connection kind. */
@@ -164,11 +228,13 @@ ssize_t conn_writev(struct conn *c, const struct iovec *iov, int n);
 void conn_want_write(struct conn *c, bool on);
 
 /* listener.c */
-int listener_open(struct worker *w, struct pool *p, char *err, size_t errlen);
-void listener_close(struct pool *p);
+/* Open the worker's listener for wp's pool (its own socket) and watch it. KM_OK, or
+ * KM_ERROR with a message in err. */
+int listener_open(struct wpool *wp, char *err, size_t errlen);
+void listener_close(struct wpool *wp);
 
 /* client.c */
-void client_accept(struct worker *w, struct pool *p, int fd);
+void client_accept(struct wpool *wp, int fd);
 /* The request m of client cl is complete (reply attached): count its bytes against the
  * client's output limit and schedule a write. */
 void client_reply_ready(struct client *cl, struct msg *m);
@@ -176,11 +242,11 @@ int client_flush(struct client *cl);
 void client_close_all(struct worker *w);
 
 /* upstream.c */
-/* Queue request m (whole, or a fragment) on a connection to server s, connecting if needed. */
-void upstream_send(struct worker *w, struct server *s, struct msg *m);
+/* Queue request m (whole, or a fragment) on a connection to server ws, connecting if needed. */
+void upstream_send(struct worker *w, struct wserver *ws, struct msg *m);
 int upstream_flush(struct upstream *u);
-/* Open every connection of every server of p now (preconnect). */
-void upstream_preconnect(struct worker *w, struct pool *p);
+/* Open every connection of every server of wp now (preconnect). */
+void upstream_preconnect(struct wpool *wp);
 void upstream_close_all(struct worker *w);
 
 /* forward.c */
@@ -188,6 +254,6 @@ void forward_request(struct client *cl, struct msg *m);
 /* m (a request or fragment) got its reply (or an error reply): finish it. */
 void forward_complete(struct worker *w, struct msg *m);
 /* Answer m with an error reply made here ("Connection refused") and finish it. */
-void forward_fail(struct worker *w, struct pool *p, struct msg *m, const char *reason);
+void forward_fail(struct worker *w, struct wpool *wp, struct msg *m, const char *reason);
 
 #endif

@@ -31,7 +31,7 @@ static void upstream_fail(struct upstream *u, const char *reason);
 static void
 sq_push(struct upstream *u, struct msg *m)
 {
-    struct server_stats *st = &u->srv->st;
+    struct server_stats *st = &u->ws->st;
 
     m->snext = NULL;
     if (u->sq_tail != NULL)
@@ -39,22 +39,22 @@ sq_push(struct upstream *u, struct msg *m)
     else
         u->sq_head = m;
     u->sq_tail = m;
-    st->in_queue++;
-    st->in_queue_bytes += m->outlen;
+    ctr_add(&st->in_queue, 1);
+    ctr_add(&st->in_queue_bytes, m->outlen);
 }
 
 static struct msg *
 sq_pop(struct upstream *u)
 {
     struct msg *m = u->sq_head;
-    struct server_stats *st = &u->srv->st;
+    struct server_stats *st = &u->ws->st;
 
     u->sq_head = m->snext;
     if (u->sq_head == NULL)
         u->sq_tail = NULL;
     m->snext = NULL;
-    st->in_queue--;
-    st->in_queue_bytes -= m->outlen;
+    ctr_sub(&st->in_queue, 1);
+    ctr_sub(&st->in_queue_bytes, m->outlen);
     return m;
 }
 
@@ -68,8 +68,8 @@ if_push(struct upstream *u, struct msg *m)
         u->if_head = m;
     u->if_tail = m;
     u->ninflight++;
-    u->srv->st.out_queue++;
-    u->srv->st.out_queue_bytes += m->wire_bytes;
+    ctr_add(&u->ws->st.out_queue, 1);
+    ctr_add(&u->ws->st.out_queue_bytes, m->wire_bytes);
 }
 
 static struct msg *
@@ -82,8 +82,8 @@ if_pop(struct upstream *u)
         u->if_tail = NULL;
     m->snext = NULL;
     u->ninflight--;
-    u->srv->st.out_queue--;
-    u->srv->st.out_queue_bytes -= m->wire_bytes;
+    ctr_sub(&u->ws->st.out_queue, 1);
+    ctr_sub(&u->ws->st.out_queue_bytes, m->wire_bytes);
     return m;
 }
 
@@ -92,7 +92,7 @@ if_pop(struct upstream *u)
 static void
 timer_update(struct upstream *u)
 {
-    int64_t tmo = u->c.pool->cf->timeout;
+    int64_t tmo = conn_pool(&u->c)->cf->timeout;
     uint64_t deadline = 0;
 
     if (tmo <= 0)
@@ -125,14 +125,15 @@ on_timer(int fd, short what, void *arg)
 {
     struct upstream *u = arg;
     struct worker *w = conn_worker(&u->c);
-    struct pool *p = u->c.pool;
+    struct wpool *wp = conn_wpool(&u->c);
+    struct pool *p = wp->pool;
     uint64_t now = km_now_ms();
 
     (void)fd;
     (void)what;
     u->tev_deadline = 0;
     if (u->connecting) {
-        u->srv->st.server_timedout++;
+        ctr_add(&u->ws->st.server_timedout, 1);
         upstream_fail(u, "Connection timed out");
         return;
     }
@@ -147,7 +148,7 @@ on_timer(int fd, short what, void *arg)
             break;
         struct msg *g = u->nghosts < MAX_GHOSTS ? msg_get(&w->mc) : NULL;
         if (g == NULL) {
-            u->srv->st.server_timedout++;
+            ctr_add(&u->ws->st.server_timedout, 1);
             upstream_fail(u, "Connection timed out");
             return;
         }
@@ -164,11 +165,11 @@ on_timer(int fd, short what, void *arg)
             u->if_tail = g;
         *pp = g;
         m->snext = NULL;
-        u->srv->st.server_timedout++;
+        ctr_add(&u->ws->st.server_timedout, 1);
         log_info("pool %s: request to server %s timed out after %lld ms", p->cf->name,
                  u->srv->ident, (long long)p->cf->timeout);
         pool_server_failed(p, u->srv, now);
-        forward_fail(w, p, m, "Connection timed out");
+        forward_fail(w, wp, m, "Connection timed out");
     }
     timer_update(u);
 }
@@ -190,26 +191,26 @@ on_reply(void *arg, struct msg *rsp)
 
     ASSERT(u->if_head != NULL);
     req = if_pop(u);
-    s->st.responses++;
-    s->st.response_bytes += rsp->raw.len;
+    ctr_add(&u->ws->st.responses, 1);
+    ctr_add(&u->ws->st.response_bytes, rsp->raw.len);
 
     if (req->ghost)
         u->nghosts--;
     if (req->ghost || req->swallow) {
         if (req->swallow && !req->ghost && rsp->is_error)
             log_error("pool %s: server %s refused the connection set-up (AUTH/SELECT)",
-                      c->pool->cf->name, s->ident);
+                      conn_pool(c)->cf->name, s->ident);
         msg_put(&conn_worker(c)->mc, rsp);
         msg_put(&conn_worker(c)->mc, req);
         timer_update(u);
         return conn_go_on(c);
     }
-    pool_server_ok(c->pool, s);
+    pool_server_ok(s);
 
     /* a whole request's reply goes back as it came; a fragment's waits for the merge */
     if (req->parent == NULL && msg_out_borrow(rsp, rsp->raw.b, rsp->raw.off, rsp->raw.len) != KM_OK) {
         msg_put(&conn_worker(c)->mc, rsp);
-        forward_fail(conn_worker(c), c->pool, req, "out of memory");
+        forward_fail(conn_worker(c), conn_wpool(c), req, "out of memory");
         timer_update(u);
         return conn_go_on(c);
     }
@@ -225,8 +226,9 @@ on_bad_reply(void *arg, const char *reason, bool recoverable)
 {
     struct upstream *u = arg;
     (void)recoverable;
-    log_warn("pool %s: server %s sent a bad reply: %s", u->c.pool->cf->name, u->srv->ident, reason);
-    u->srv->st.server_err++;
+    log_warn("pool %s: server %s sent a bad reply: %s", conn_pool(&u->c)->cf->name, u->srv->ident,
+             reason);
+    ctr_add(&u->ws->st.server_err, 1);
     return KM_ERROR;
 }
 
@@ -240,14 +242,14 @@ upstream_event(int fd, short what, void *arg)
     if (u->connecting && (what & EV_WRITE)) {
         int err = net_socket_error(fd);
         if (err != 0) {
-            u->srv->st.server_err++;
+            ctr_add(&u->ws->st.server_err, 1);
             upstream_fail(u, strerror(err));
             return;
         }
         u->connecting = false;
         u->tev_deadline = 0;
         evtimer_del(u->tev);
-        log_info("pool %s: connected to server %s", u->c.pool->cf->name, u->srv->ident);
+        log_info("pool %s: connected to server %s", conn_pool(&u->c)->cf->name, u->srv->ident);
     }
     if (what & EV_READ) {
         int rc = conn_read(&u->c, false, &upstream_reader_ops);
@@ -256,7 +258,7 @@ upstream_event(int fd, short what, void *arg)
             return;
         }
         if (u->c.eof) {
-            u->srv->st.server_eof++;
+            ctr_add(&u->ws->st.server_eof, 1);
             upstream_fail(u, "Connection closed by server");
             return;
         }
@@ -266,12 +268,14 @@ upstream_event(int fd, short what, void *arg)
 }
 
 static struct upstream *
-upstream_open(struct worker *w, struct server *s, uint32_t slot)
+upstream_open(struct worker *w, struct wserver *ws, uint32_t slot)
 {
+    struct server *s = ws->srv;
     struct pool *p = s->pool;
+    struct wpool *wp = &w->pools[p->idx];
     struct upstream *u = calloc(1, conn_alloc_size(CONN_SERVER));
     struct msg *init[INIT_MSGS];
-    struct proto_ctx ctx = worker_ctx(w, p);
+    struct proto_ctx ctx = worker_ctx(w, wp);
     int ninit = 0, fd;
 
     if (u == NULL) {
@@ -288,7 +292,7 @@ upstream_open(struct worker *w, struct server *s, uint32_t slot)
     }
     fd = net_connect((const struct sockaddr *)&s->addr, s->addrlen, p->cf->tcpkeepalive);
     if (fd < 0) {
-        if (s->failures == 0)
+        if (atomic_load_explicit(&s->h.failures, memory_order_relaxed) == 0)
             log_warn("pool %s: cannot connect to server %s: %s", p->cf->name, s->ident,
                      strerror(-fd));
         for (int i = 0; i < ninit; i++)
@@ -299,7 +303,9 @@ upstream_open(struct worker *w, struct server *s, uint32_t slot)
     }
     u->c.fd = fd;
     u->c.kind = CONN_SERVER;
-    u->c.pool = p;
+    u->c.w = w;
+    u->c.pidx = p->idx;
+    u->ws = ws;
     u->srv = s;
     u->slot = slot;
     u->connecting = true;
@@ -316,10 +322,10 @@ upstream_open(struct worker *w, struct server *s, uint32_t slot)
         return NULL;
     }
     conn_want_write(&u->c, true);
-    s->conns[slot] = u;
-    s->nconns++;
-    w->curr_connections++;
-    w->total_connections++;
+    ws->conns[slot] = u;
+    ctr_add(&ws->st.connections, 1);
+    ctr_add(&w->curr_connections, 1);
+    ctr_add(&w->total_connections, 1);
     for (int i = 0; i < ninit; i++)
         sq_push(u, init[i]);
     timer_update(u);
@@ -327,41 +333,44 @@ upstream_open(struct worker *w, struct server *s, uint32_t slot)
 }
 
 void
-upstream_preconnect(struct worker *w, struct pool *p)
+upstream_preconnect(struct wpool *wp)
 {
+    struct pool *p = wp->pool;
+
     for (uint32_t i = 0; i < p->nservers; i++) {
-        struct server *s = &p->servers[i];
+        struct wserver *ws = &wp->servers[i];
         for (uint32_t k = 0; k < p->cf->server_connections; k++) {
-            if (s->conns[k] == NULL && upstream_open(w, s, k) == NULL)
-                pool_server_failed(p, s, km_now_ms());
+            if (ws->conns[k] == NULL && upstream_open(wp->w, ws, k) == NULL)
+                pool_server_failed(p, ws->srv, km_now_ms());
         }
     }
 }
 
 void
-upstream_send(struct worker *w, struct server *s, struct msg *m)
+upstream_send(struct worker *w, struct wserver *ws, struct msg *m)
 {
+    struct server *s = ws->srv;
     struct pool *p = s->pool;
     uint32_t max = p->cf->server_connections;
     struct client *cl = m->client != NULL ? m->client
                       : m->parent != NULL ? m->parent->client : NULL;
     /* one client's requests to one server always share a connection, so a server runs
      * them in the order the client sent them; clients spread over the connections */
-    uint32_t slot = cl != NULL ? (uint32_t)cl->c.fd % max : s->next++ % max;
-    struct upstream *u = s->conns[slot];
+    uint32_t slot = cl != NULL ? (uint32_t)cl->c.fd % max : ws->next++ % max;
+    struct upstream *u = ws->conns[slot];
 
     if (u == NULL) {
-        u = upstream_open(w, s, slot);
+        u = upstream_open(w, ws, slot);
         if (u == NULL) {
             const char *why = strerror(errno);
             pool_server_failed(p, s, km_now_ms());
-            forward_fail(w, p, m, why);
+            forward_fail(w, &w->pools[p->idx], m, why);
             return;
         }
     }
     m->server = (int32_t)s->idx;
-    s->st.requests++;
-    s->st.request_bytes += m->outlen;
+    ctr_add(&ws->st.requests, 1);
+    ctr_add(&ws->st.request_bytes, m->outlen);
     sq_push(u, m);
     worker_mark_dirty(w, &u->c);
 }
@@ -391,7 +400,7 @@ upstream_flush(struct upstream *u)
         }
         ssize_t wr = conn_writev(&u->c, iov, niov);
         if (wr < 0) {
-            u->srv->st.server_err++;
+            ctr_add(&u->ws->st.server_err, 1);
             upstream_fail(u, strerror(errno));
             return KM_ERROR;
         }
@@ -437,15 +446,15 @@ static void
 upstream_detach(struct upstream *u)
 {
     struct worker *w = conn_worker(&u->c);
-    struct server *s = u->srv;
+    struct wserver *ws = u->ws;
 
     u->c.closing = true;
     worker_unmark_dirty(w, &u->c);
-    if (s->conns[u->slot] == u) {
-        s->conns[u->slot] = NULL;
-        s->nconns--;
+    if (ws->conns[u->slot] == u) {
+        ws->conns[u->slot] = NULL;
+        ctr_sub(&ws->st.connections, 1);
     }
-    w->curr_connections--;
+    ctr_sub(&w->curr_connections, 1);
     if (u->tev != NULL)
         event_free(u->tev);
     u->tev = NULL;
@@ -457,12 +466,13 @@ static void
 upstream_fail(struct upstream *u, const char *reason)
 {
     struct worker *w = conn_worker(&u->c);
-    struct pool *p = u->c.pool;
+    struct wpool *wp = conn_wpool(&u->c);
+    struct pool *p = wp->pool;
     struct server *s = u->srv;
 
     /* the first failure in a row is news; the ones after it while the server stays
      * down would flood the log at one line per attempt */
-    if (s->failures == 0)
+    if (atomic_load_explicit(&s->h.failures, memory_order_relaxed) == 0)
         log_warn("pool %s: server %s connection failed: %s (%u in flight)", p->cf->name,
                  s->ident, reason, u->ninflight);
     else
@@ -476,14 +486,14 @@ upstream_fail(struct upstream *u, const char *reason)
         if (m->ghost || m->swallow)
             msg_put(&w->mc, m);
         else
-            forward_fail(w, p, m, reason);
+            forward_fail(w, wp, m, reason);
     }
     while (u->sq_head != NULL) {
         struct msg *m = sq_pop(u);
         if (m->swallow)
             msg_put(&w->mc, m);
         else
-            forward_fail(w, p, m, reason);
+            forward_fail(w, wp, m, reason);
     }
     free(u);
 }
@@ -493,11 +503,11 @@ void
 upstream_close_all(struct worker *w)
 {
     for (uint32_t i = 0; i < w->npools; i++) {
-        struct pool *p = &w->pools[i];
-        for (uint32_t j = 0; j < p->nservers; j++) {
-            struct server *s = &p->servers[j];
-            for (uint32_t k = 0; k < p->cf->server_connections; k++) {
-                struct upstream *u = s->conns[k];
+        struct wpool *wp = &w->pools[i];
+        for (uint32_t j = 0; j < wp->pool->nservers; j++) {
+            struct wserver *ws = &wp->servers[j];
+            for (uint32_t k = 0; k < wp->pool->cf->server_connections; k++) {
+                struct upstream *u = ws->conns[k];
                 if (u == NULL)
                     continue;
                 upstream_detach(u);

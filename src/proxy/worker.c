@@ -4,12 +4,14 @@
 #include "core/clock.h"
 #include "core/common.h"
 #include "core/log.h"
+#include "route/route.h"
 
 #include <event2/event.h>
 #include <fcntl.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,6 +38,8 @@ on_tick(int fd, short what, void *arg)
     msgcache_trim(&w->mc);
     conn_in_cache_trim(w);
     slab_trim(&w->client_slab);
+    if (w->id == 0)
+        pub_reclaim(&w->px->pub);
     if (w->bp.nreleased != w->trimmed_at) {
         w->trimmed_at = w->bp.nreleased;
 #ifdef __GLIBC__
@@ -75,11 +79,52 @@ on_epoch(int fd, short what, void *arg)
         epoch_arm(w);
 }
 
+/* The worker's view of pool p: its servers' connection slots and counters. */
+static int
+wpool_init(struct worker *w, struct wpool *wp, struct pool *p)
+{
+    uint32_t nconn = p->cf->server_connections;
+
+    wp->w = w;
+    wp->pool = p;
+    wp->lfd = -1;
+    wp->rand = route_seed_value((uint64_t)(uintptr_t)wp ^ ((uint64_t)w->id << 32) ^
+                                (uint64_t)km_clock_ns(CLOCK_MONOTONIC));
+    wp->servers = calloc(p->nservers, sizeof(*wp->servers));
+    wp->srvslot = malloc(p->nservers * sizeof(*wp->srvslot));
+    if (wp->servers == NULL || wp->srvslot == NULL)
+        return KM_ERROR;
+    for (uint32_t i = 0; i < p->nservers; i++) {
+        wp->srvslot[i] = -1;
+        wp->servers[i].srv = &p->servers[i];
+        wp->servers[i].conns = calloc(nconn, sizeof(*wp->servers[i].conns));
+        if (wp->servers[i].conns == NULL)
+            return KM_ERROR;
+    }
+    return KM_OK;
+}
+
+static void
+wpool_free(struct wpool *wp)
+{
+    if (wp->servers != NULL) {
+        for (uint32_t i = 0; i < wp->pool->nservers; i++)
+            free(wp->servers[i].conns);
+    }
+    free(wp->servers);
+    free(wp->srvslot);
+    wp->servers = NULL;
+    wp->srvslot = NULL;
+}
+
 int
-worker_init(struct worker *w, struct pool *pools, uint32_t npools, uint32_t mbuf_size,
+worker_init(struct worker *w, struct proxy *px, uint32_t id, uint32_t mbuf_size,
             enum pace_policy pace)
 {
     memset(w, 0, sizeof(*w));
+    w->id = id;
+    w->px = px;
+    w->spare_fd = -1;
     w->base = event_base_new();
     if (w->base == NULL)
         return KM_ERROR;
@@ -87,11 +132,14 @@ worker_init(struct worker *w, struct pool *pools, uint32_t npools, uint32_t mbuf
     bufpool_init(&w->bp, mbuf_size, max_free);
     msgcache_init(&w->mc, FREE_MSGS);
     slab_init(&w->client_slab, conn_alloc_size(CONN_CLIENT));
-    w->pools = pools;
-    w->npools = npools;
-    w->started_s = (int64_t)time(NULL);
-    for (uint32_t i = 0; i < npools; i++)
-        pools[i].w = w;
+    w->pools = calloc(px->npools, sizeof(*w->pools));
+    if (w->pools == NULL)
+        return KM_ERROR;
+    w->npools = px->npools;
+    for (uint32_t i = 0; i < px->npools; i++) {
+        if (wpool_init(w, &w->pools[i], &px->pools[i]) != KM_OK)
+            return KM_ERROR;
+    }
     w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     w->tick = event_new(w->base, -1, EV_PERSIST, on_tick, w);
     struct timeval tv = { 1, 0 };
@@ -101,12 +149,6 @@ worker_init(struct worker *w, struct pool *pools, uint32_t npools, uint32_t mbuf
     w->epoch = evtimer_new(w->base, on_epoch, w);
     if (w->epoch == NULL)
         return KM_ERROR;
-#ifdef __linux__
-    /* naps are short: let the kernel end them on time rather than up to 50 us late
-     * (the slack is the thread's, so a loop that never naps keeps the default) */
-    if (pace != PACE_BLOCK)
-        prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL);
-#endif
     return KM_OK;
 }
 
@@ -122,6 +164,12 @@ worker_free(struct worker *w)
     if (w->spare_fd >= 0)
         close(w->spare_fd);
     w->spare_fd = -1;
+    if (w->pools != NULL) {
+        for (uint32_t i = 0; i < w->npools; i++)
+            wpool_free(&w->pools[i]);
+    }
+    free(w->pools);
+    w->pools = NULL;
     conn_in_cache_free(w);
     slab_destroy(&w->client_slab);
     msgcache_destroy(&w->mc);
@@ -156,38 +204,53 @@ worker_unmark_dirty(struct worker *w, struct conn *c)
     c->dnext = NULL;
 }
 
-/* The proxy's figures for INFO and memcached stats; arg is the request's pool. */
+static void
+counts_add(struct proto_count_values *sum, const struct proto_counts *c)
+{
+#define COUNT_ADD(name, what) sum->name += ctr_get(&c->name);
+    PROTO_COUNTS(COUNT_ADD)
+#undef COUNT_ADD
+}
+
+/* The proxy's figures for INFO and memcached stats, summed over the workers; arg is the
+ * request's wpool. */
 static void
 worker_self(const void *arg, struct proto_self *out)
 {
-    const struct pool *p = arg;
-    const struct worker *w = p->w;
+    const struct wpool *wp = arg;
+    const struct proxy *px = wp->w->px;
+    struct pool *p = wp->pool;
     int64_t now = (int64_t)time(NULL);
 
     memset(out, 0, sizeof(*out));
     out->pid = (int64_t)getpid();
     out->now_s = now;
-    out->uptime_s = now > w->started_s ? now - w->started_s : 0;
-    out->curr_connections = w->curr_connections;
-    out->total_connections = w->total_connections;
-    out->pool_clients = p->nclients;
-    out->workers = 1;
+    out->uptime_s = now > px->started_s ? now - px->started_s : 0;
+    out->curr_connections = px->nlisteners;
+    out->total_connections = px->nlisteners;
+    for (uint32_t i = 0; i < px->nworkers; i++) {
+        const struct worker *o = &px->workers[i];
+        out->curr_connections += ctr_get(&o->curr_connections);
+        out->total_connections += ctr_get(&o->total_connections);
+        counts_add(&out->counts, &o->pools[p->idx].st.counts);
+    }
+    out->pool_clients = atomic_load_explicit(&p->nclients, memory_order_relaxed);
+    out->workers = px->nworkers;
     out->nservers = p->nservers;
-    out->nlive = p->nlive;
+    out->nlive = pool_nlive(p);
     out->pool = p->cf->name;
-    out->counts = p->st.counts;
 }
 
 struct proto_ctx
-worker_ctx(struct worker *w, struct pool *p)
+worker_ctx(struct worker *w, struct wpool *wp)
 {
     struct proto_ctx ctx = { &w->bp, &w->mc, NULL, NULL, NULL, NULL, NULL };
 
-    if (p != NULL) {
-        ctx.auth = p->cf->redis_auth;
-        ctx.counts = &p->st.counts;
+    if (wp != NULL) {
+        ctx.auth = wp->pool->cf->redis_auth;
+        ctx.counts = &wp->st.counts;
         ctx.self = worker_self;
-        ctx.self_arg = p;
+        ctx.self_arg = wp;
     }
     return ctx;
 }
@@ -195,7 +258,7 @@ worker_ctx(struct worker *w, struct pool *p)
 struct proto_ctx
 client_ctx(struct client *cl)
 {
-    struct proto_ctx ctx = worker_ctx(conn_worker(&cl->c), cl->c.pool);
+    struct proto_ctx ctx = worker_ctx(conn_worker(&cl->c), conn_wpool(&cl->c));
     ctx.sess = &cl->sess;
     return ctx;
 }
@@ -226,6 +289,7 @@ worker_run(struct worker *w)
     uint64_t woke = 0;   /* when the last nap ended; 0: the loop blocks in the poll */
 
     while (!w->stop) {
+        pub_quiescent(&w->px->pub, w->id);
         if (event_base_loop(w->base, woke != 0 ? EVLOOP_NONBLOCK : EVLOOP_ONCE) < 0) {
             log_error("event loop failed");
             break;

@@ -13,9 +13,11 @@
  * the connection keeps its document and a write event until it is sent, bounded by
  * SEND_MS from accept. After the last byte keymux half-closes and reads (and drops)
  * whatever the client sent until its EOF, so that unread input never turns the close
- * into a reset that could destroy the document in flight. Counters are read live
- * from the worker, the pools and the servers: nothing is aggregated on a timer, so
- * -i (the aggregation interval) has nothing to pace and is only recorded.
+ * into a reset that could destroy the document in flight. Counters are read live:
+ * each worker's own counters (relaxed atomic words that only it writes) are summed,
+ * the shared figures (clients, ejections) read from the pools; nothing is aggregated
+ * on a timer, so -i (the aggregation interval) has nothing to pace and is only
+ * recorded, and a snapshot never waits for a worker.
  *
  * The document has twemproxy 0.5.0's shape, key order and separators, so tools that
  * parse nutcracker's output (even with regular expressions) read keymux's unchanged:
@@ -108,7 +110,8 @@ struct stats_conn {
 };
 
 struct stats_server {
-    struct worker *w;
+    const struct proxy *px;
+    struct event_base *base;
     int fd;                    /* listening socket */
     struct event *lev;         /* its read event */
     struct event *retry;       /* re-arms lev after running out of descriptors */
@@ -121,42 +124,64 @@ struct stats_server {
 /* ------------------------------------------------------------------------
  * Values */
 
+/* A pool's value: the workers' counters summed, or the shared figure. */
 static uint64_t
-pool_value(const struct pool *p, enum pool_stat id)
+pool_value(const struct proxy *px, const struct pool *p, enum pool_stat id)
 {
+    uint64_t sum = 0;
+
     switch (id) {
-    case PSTAT_client_eof:          return p->st.client_eof;
-    case PSTAT_client_err:          return p->st.client_err;
-    case PSTAT_client_connections:  return p->nclients;
-    case PSTAT_server_ejects:       return p->st.server_ejects;
-    case PSTAT_forward_error:       return p->st.forward_error;
-    case PSTAT_fragments:           return p->st.fragments;
-    case PSTAT_N:                   break;
+    case PSTAT_client_connections:
+        return atomic_load_explicit(&((struct pool *)p)->nclients, memory_order_relaxed);
+    case PSTAT_server_ejects:
+        return atomic_load_explicit(&((struct pool *)p)->server_ejects, memory_order_relaxed);
+    default:
+        break;
     }
-    return 0;
+    for (uint32_t w = 0; w < px->nworkers; w++) {
+        const struct pool_stats *st = &px->workers[w].pools[p->idx].st;
+        switch (id) {
+        case PSTAT_client_eof:      sum += ctr_get(&st->client_eof); break;
+        case PSTAT_client_err:      sum += ctr_get(&st->client_err); break;
+        case PSTAT_forward_error:   sum += ctr_get(&st->forward_error); break;
+        case PSTAT_fragments:       sum += ctr_get(&st->fragments); break;
+        case PSTAT_client_connections:
+        case PSTAT_server_ejects:
+        case PSTAT_N:               break;
+        }
+    }
+    return sum;
 }
 
-/* Signed: server_ejected_at is a timestamp, printed as such. */
+/* A server's value, summed over the workers; signed: server_ejected_at is a timestamp,
+ * printed as such. */
 static int64_t
-server_value(const struct server *s, enum server_stat id)
+server_value(const struct proxy *px, const struct server *s, enum server_stat id)
 {
-    switch (id) {
-    case SSTAT_server_eof:          return (int64_t)s->st.server_eof;
-    case SSTAT_server_err:          return (int64_t)s->st.server_err;
-    case SSTAT_server_timedout:     return (int64_t)s->st.server_timedout;
-    case SSTAT_server_connections:  return s->nconns;
-    case SSTAT_server_ejected_at:   return s->st.server_ejected_at;
-    case SSTAT_requests:            return (int64_t)s->st.requests;
-    case SSTAT_request_bytes:       return (int64_t)s->st.request_bytes;
-    case SSTAT_responses:           return (int64_t)s->st.responses;
-    case SSTAT_response_bytes:      return (int64_t)s->st.response_bytes;
-    case SSTAT_in_queue:            return (int64_t)s->st.in_queue;
-    case SSTAT_in_queue_bytes:      return (int64_t)s->st.in_queue_bytes;
-    case SSTAT_out_queue:           return (int64_t)s->st.out_queue;
-    case SSTAT_out_queue_bytes:     return (int64_t)s->st.out_queue_bytes;
-    case SSTAT_N:                   break;
+    uint64_t sum = 0;
+
+    if (id == SSTAT_server_ejected_at)
+        return atomic_load_explicit(&((struct server *)s)->h.ejected_at_us, memory_order_relaxed);
+    for (uint32_t w = 0; w < px->nworkers; w++) {
+        const struct server_stats *st = &px->workers[w].pools[s->pool->idx].servers[s->idx].st;
+        switch (id) {
+        case SSTAT_server_eof:          sum += ctr_get(&st->server_eof); break;
+        case SSTAT_server_err:          sum += ctr_get(&st->server_err); break;
+        case SSTAT_server_timedout:     sum += ctr_get(&st->server_timedout); break;
+        case SSTAT_server_connections:  sum += ctr_get(&st->connections); break;
+        case SSTAT_requests:            sum += ctr_get(&st->requests); break;
+        case SSTAT_request_bytes:       sum += ctr_get(&st->request_bytes); break;
+        case SSTAT_responses:           sum += ctr_get(&st->responses); break;
+        case SSTAT_response_bytes:      sum += ctr_get(&st->response_bytes); break;
+        case SSTAT_in_queue:            sum += ctr_get(&st->in_queue); break;
+        case SSTAT_in_queue_bytes:      sum += ctr_get(&st->in_queue_bytes); break;
+        case SSTAT_out_queue:           sum += ctr_get(&st->out_queue); break;
+        case SSTAT_out_queue_bytes:     sum += ctr_get(&st->out_queue_bytes); break;
+        case SSTAT_server_ejected_at:
+        case SSTAT_N:                   break;
+        }
     }
-    return 0;
+    return (int64_t)sum;
 }
 
 /* ------------------------------------------------------------------------
@@ -276,19 +301,24 @@ cmp_pool_order(const void *a, const void *b)
 
 /* As stats_json, with uptime counted from started and the timestamp now (unix seconds). */
 char *
-stats_json_at(struct worker *w, time_t started, time_t now, size_t *len)
+stats_json_at(const struct proxy *px, time_t started, time_t now, size_t *len)
 {
     struct jbuf b = { 0 };
     char host[HOSTNAME_MAX + 1];
     const struct server **order = NULL;
     uint32_t order_cap = 0;
-    const struct pool **porder = calloc(w->npools + 1, sizeof(*porder));
+    const struct pool **porder = calloc(px->npools + 1, sizeof(*porder));
+    uint64_t total = px->nlisteners, curr = px->nlisteners;
 
     if (porder == NULL)
         return NULL;
-    for (uint32_t i = 0; i < w->npools; i++)
-        porder[i] = &w->pools[i];
-    qsort(porder, w->npools, sizeof(*porder), cmp_pool_order);
+    for (uint32_t i = 0; i < px->npools; i++)
+        porder[i] = &px->pools[i];
+    qsort(porder, px->npools, sizeof(*porder), cmp_pool_order);
+    for (uint32_t i = 0; i < px->nworkers; i++) {
+        total += ctr_get(&px->workers[i].total_connections);
+        curr += ctr_get(&px->workers[i].curr_connections);
+    }
 
     if (gethostname(host, HOSTNAME_MAX) != 0)
         strcpy(host, "localhost");
@@ -299,17 +329,17 @@ stats_json_at(struct worker *w, time_t started, time_t now, size_t *len)
     jb_puts(&b, ", \"version\":\"" KM_VERSION "\"");
     jb_printf(&b, ", \"uptime\":%lld, \"timestamp\":%lld",
               (long long)(now > started ? now - started : 0), (long long)now);
-    jb_printf(&b, ", \"total_connections\":%" PRIu64 ", \"curr_connections\":%" PRIu32,
-              w->total_connections, w->curr_connections);
+    jb_printf(&b, ", \"total_connections\":%" PRIu64 ", \"curr_connections\":%" PRIu64,
+              total, curr);
 
-    for (uint32_t i = 0; i < w->npools; i++) {
+    for (uint32_t i = 0; i < px->npools; i++) {
         const struct pool *p = porder[i];
         jb_puts(&b, i == 0 ? ", " : ",");
         jb_str(&b, p->cf->name);
         jb_puts(&b, ": {");
         for (int k = 0; k < PSTAT_N; k++)
             jb_printf(&b, "\"%s\":%" PRIu64 ", ", pool_info[k].name,
-                      pool_value(p, (enum pool_stat)k));
+                      pool_value(px, p, (enum pool_stat)k));
         if (p->nservers > order_cap) {
             const struct server **o = realloc(order, p->nservers * sizeof(*o));
             if (o == NULL) {
@@ -330,7 +360,7 @@ stats_json_at(struct worker *w, time_t started, time_t now, size_t *len)
             jb_puts(&b, ": {");
             for (int k = 0; k < SSTAT_N; k++)
                 jb_printf(&b, "%s\"%s\":%" PRId64, k == 0 ? "" : ", ", server_info[k].name,
-                          server_value(s, (enum server_stat)k));
+                          server_value(px, s, (enum server_stat)k));
             jb_puts(&b, "}");
         }
         jb_puts(&b, "}");
@@ -348,10 +378,10 @@ stats_json_at(struct worker *w, time_t started, time_t now, size_t *len)
 }
 
 char *
-stats_json(struct worker *w, size_t *len)
+stats_json(const struct proxy *px, size_t *len)
 {
     time_t now = time(NULL);
-    return stats_json_at(w, now, now, len);
+    return stats_json_at(px, now, now, len);
 }
 
 void
@@ -436,7 +466,7 @@ sconn_wait(struct stats_conn *sc, short what)
 
     if (sc->ev != NULL)
         event_free(sc->ev);
-    sc->ev = event_new(sc->ss->w->base, sc->fd, what, on_conn_event, sc);
+    sc->ev = event_new(sc->ss->base, sc->fd, what, on_conn_event, sc);
     if (sc->ev == NULL || event_add(sc->ev, &tv) != 0)
         return KM_ERROR;
     return KM_OK;
@@ -507,7 +537,7 @@ serve(struct stats_server *ss, int fd)
     ss->conns = sc;
     ss->nconns++;
     sc->deadline_ms = km_now_ms() + SEND_MS;
-    sc->buf = stats_json_at(ss->w, ss->started, time(NULL), &sc->len);
+    sc->buf = stats_json_at(ss->px, ss->started, time(NULL), &sc->len);
     if (sc->buf == NULL) {
         log_error("stats: out of memory building a snapshot");
         sconn_free(sc);
@@ -557,15 +587,16 @@ on_accept(int lfd, short what, void *arg)
 }
 
 struct stats_server *
-stats_start(struct worker *w, const char *addr, int port, int interval_ms, char *err,
-            size_t errlen)
+stats_start(struct event_base *base, const struct proxy *px, const char *addr, int port,
+            int interval_ms, char *err, size_t errlen)
 {
     struct stats_server *ss = calloc(1, sizeof(*ss));
     if (ss == NULL) {
         snprintf(err, errlen, "stats: out of memory");
         return NULL;
     }
-    ss->w = w;
+    ss->px = px;
+    ss->base = base;
     ss->started = time(NULL);
     ss->interval_ms = interval_ms;
     ss->fd = net_listen_tcp(addr, port, STATS_BACKLOG, false);
@@ -575,8 +606,8 @@ stats_start(struct worker *w, const char *addr, int port, int interval_ms, char 
         free(ss);
         return NULL;
     }
-    ss->lev = event_new(w->base, ss->fd, EV_READ | EV_PERSIST, on_accept, ss);
-    ss->retry = evtimer_new(w->base, on_retry, ss);
+    ss->lev = event_new(base, ss->fd, EV_READ | EV_PERSIST, on_accept, ss);
+    ss->retry = evtimer_new(base, on_retry, ss);
     if (ss->lev == NULL || ss->retry == NULL || event_add(ss->lev, NULL) != 0) {
         snprintf(err, errlen, "cannot watch the stats port %s:%d", addr, port);
         stats_stop(ss);

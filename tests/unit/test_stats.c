@@ -1,4 +1,5 @@
-/* tests/unit/test_stats.c: the stats JSON (nutcracker 0.5.0's text, escaping, values) and -D, over a fake worker. */
+/* tests/unit/test_stats.c: the stats JSON (nutcracker 0.5.0's text, escaping, values summed over
+ * the workers) and -D, over a fake proxy of two workers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -290,44 +291,75 @@ test_reader_rejects_malformed(void **state)
 }
 
 /* ------------------------------------------------------------------------
- * A fake worker: pools and servers in memory, no sockets. */
+ * A fake proxy: pools and servers in memory, two workers' views of them, no sockets. */
 
 #define MAX_POOLS   4
 #define MAX_SERVERS 8
+#define NWORKERS    2
 
 struct fake {
-    struct worker w;
+    struct proxy px;
+    struct worker w[NWORKERS];
+    struct wpool wp[NWORKERS][MAX_POOLS];
+    struct wserver ws[NWORKERS][MAX_POOLS][MAX_SERVERS];
     struct pool pools[MAX_POOLS];
     struct conf_pool cf[MAX_POOLS];
     struct server srv[MAX_POOLS][MAX_SERVERS];
 };
+
+/* Give pool i the servers srv[0..n) (each worker's views follow). */
+static void
+fake_servers(struct fake *f, uint32_t i, struct server *srv, struct wserver *const *ws,
+             uint32_t n)
+{
+    f->pools[i].servers = srv;
+    f->pools[i].nservers = n;
+    for (uint32_t k = 0; k < NWORKERS; k++)
+        f->wp[k][i].servers = ws[k];
+    for (uint32_t j = 0; j < n; j++) {
+        srv[j].pool = &f->pools[i];
+        srv[j].idx = j;
+        for (uint32_t k = 0; k < NWORKERS; k++)
+            ws[k][j].srv = &srv[j];
+    }
+}
 
 static void
 fake_init(struct fake *f, uint32_t npools, const char *const *pool_names,
           const uint32_t *nservers, const char *const *const *idents)
 {
     memset(f, 0, sizeof(*f));
-    f->w.pools = f->pools;
-    f->w.npools = npools;
+    f->px.pools = f->pools;
+    f->px.npools = npools;
+    f->px.workers = f->w;
+    f->px.nworkers = NWORKERS;
+    for (uint32_t k = 0; k < NWORKERS; k++) {
+        f->w[k].id = k;
+        f->w[k].px = &f->px;
+        f->w[k].pools = f->wp[k];
+        f->w[k].npools = npools;
+    }
     for (uint32_t i = 0; i < npools; i++) {
+        struct wserver *ws[NWORKERS];
         f->cf[i].name = (char *)pool_names[i];
         f->pools[i].idx = i;
         f->pools[i].cf = &f->cf[i];
-        f->pools[i].servers = f->srv[i];
-        f->pools[i].nservers = nservers[i];
-        f->pools[i].lfd = -1;
-        for (uint32_t j = 0; j < nservers[i]; j++) {
-            f->srv[i][j].pool = &f->pools[i];
-            f->srv[i][j].idx = j;
-            f->srv[i][j].ident = (char *)idents[i][j];
+        for (uint32_t k = 0; k < NWORKERS; k++) {
+            f->wp[k][i].w = &f->w[k];
+            f->wp[k][i].pool = &f->pools[i];
+            f->wp[k][i].lfd = -1;
+            ws[k] = f->ws[k][i];
         }
+        fake_servers(f, i, f->srv[i], ws, nservers[i]);
+        for (uint32_t j = 0; j < nservers[i]; j++)
+            f->srv[i][j].ident = (char *)idents[i][j];
     }
 }
 
 static char *
 json_of(struct fake *f, time_t started, time_t now, size_t *len)
 {
-    char *js = stats_json_at(&f->w, started, now, len);
+    char *js = stats_json_at(&f->px, started, now, len);
     assert_non_null(js);
     assert_int_equal(strlen(js), *len);
     return js;
@@ -377,8 +409,11 @@ test_exact_text_as_nutcracker(void **state)
     size_t len;
 
     fake_init(&f, 4, names, ns, idents);
-    f.w.total_connections = 7;
-    f.w.curr_connections = 3;
+    f.px.nlisteners = 1;           /* counted once, as twemproxy counts its listener */
+    ctr_set(&f.w[0].total_connections, 4);
+    ctr_set(&f.w[1].total_connections, 2);
+    ctr_set(&f.w[0].curr_connections, 1);
+    ctr_set(&f.w[1].curr_connections, 1);
     char *js = json_of(&f, 1000, 1042, &len);
     mask_source(js);
     const char *want =
@@ -409,23 +444,45 @@ test_values_map_to_fields(void **state)
     size_t len;
 
     fake_init(&f, 1, names, ns, idents);
-    f.w.total_connections = 12345678901ULL;
-    f.w.curr_connections = 17;
+    /* each figure split between the two workers, so a worker left out is caught */
+    ctr_set(&f.w[0].total_connections, 12345678000ULL);
+    ctr_set(&f.w[1].total_connections, 901);
+    ctr_set(&f.w[0].curr_connections, 10);
+    ctr_set(&f.w[1].curr_connections, 7);
     struct pool *p = &f.pools[0];
-    p->st = (struct pool_stats){ .client_eof = 101, .client_err = 102, .client_connections = 999,
-                                 .server_ejects = 104, .forward_error = 105, .fragments = 106 };
-    p->nclients = 103;   /* the gauge is the count of open clients */
+    const uint64_t pv[] = { 101, 102, 104, 105, 106 };   /* eof, err, ejects, fwd, frags */
+    for (uint32_t k = 0; k < NWORKERS; k++) {
+        struct pool_stats *st = &f.wp[k][0].st;
+        ctr_set(&st->client_eof, k == 0 ? pv[0] - 1 : 1);
+        ctr_set(&st->client_err, k == 0 ? pv[1] - 2 : 2);
+        ctr_set(&st->forward_error, k == 0 ? pv[3] - 5 : 5);
+        ctr_set(&st->fragments, k == 0 ? pv[4] - 6 : 6);
+    }
+    atomic_store(&p->server_ejects, pv[2]);
+    atomic_store(&p->nclients, 103);   /* the gauge is the count of open clients */
     for (uint32_t j = 0; j < 2; j++) {
         struct server *s = &f.srv[0][j];
         uint64_t b = 1000 * (j + 1);
-        s->st = (struct server_stats){
-            .server_eof = b + 1, .server_err = b + 2, .server_timedout = b + 3,
-            .requests = b + 6, .request_bytes = b + 7, .responses = b + 8,
-            .response_bytes = b + 9, .server_ejected_at = 1795825225123456LL + j,
-            .in_queue = b + 10, .in_queue_bytes = b + 11, .out_queue = b + 12,
-            .out_queue_bytes = b + 13,
-        };
-        s->nconns = (uint32_t)(b + 4);
+        const uint64_t want[] = { b + 1, b + 2, b + 3, b + 4, 0, b + 6, b + 7, b + 8, b + 9,
+                                  b + 10, b + 11, b + 12, b + 13 };
+        for (uint32_t k = 0; k < NWORKERS; k++) {
+            struct server_stats *st = &f.ws[k][0][j].st;
+            /* worker 0 holds all but 1 of each, worker 1 the 1 */
+            uint64_t one = k == 0 ? 0 : 1, rest = k == 0 ? 1 : 0;
+            ctr_set(&st->server_eof, one + rest * (want[0] - 1));
+            ctr_set(&st->server_err, one + rest * (want[1] - 1));
+            ctr_set(&st->server_timedout, one + rest * (want[2] - 1));
+            ctr_set(&st->connections, one + rest * (want[3] - 1));
+            ctr_set(&st->requests, one + rest * (want[5] - 1));
+            ctr_set(&st->request_bytes, one + rest * (want[6] - 1));
+            ctr_set(&st->responses, one + rest * (want[7] - 1));
+            ctr_set(&st->response_bytes, one + rest * (want[8] - 1));
+            ctr_set(&st->in_queue, one + rest * (want[9] - 1));
+            ctr_set(&st->in_queue_bytes, one + rest * (want[10] - 1));
+            ctr_set(&st->out_queue, one + rest * (want[11] - 1));
+            ctr_set(&st->out_queue_bytes, one + rest * (want[12] - 1));
+        }
+        atomic_store(&s->h.ejected_at_us, 1795825225123456LL + j);
     }
     char *js = json_of(&f, 50, 40, &len);
     struct jval *doc = jparse_all(js, len);
@@ -623,6 +680,7 @@ test_large_document(void **state)
     static char namebuf[N][64];
     static const char *srvs[N];
     static struct server servers[N];
+    struct wserver *wservers[NWORKERS];
     struct fake f;
     size_t len;
     static const char *const names[] = { "big" };
@@ -630,17 +688,20 @@ test_large_document(void **state)
     static const char *const *const none[] = { NULL };
 
     fake_init(&f, 1, names, one, none);
+    for (uint32_t k = 0; k < NWORKERS; k++)
+        wservers[k] = calloc(N, sizeof(struct wserver));
+    assert_non_null(wservers[0]);
+    assert_non_null(wservers[1]);
     for (uint32_t j = 0; j < N; j++) {
         snprintf(namebuf[j], sizeof(namebuf[j]), "server-%04u-%s", N - 1 - j,
                  "padding-padding-padding");
         srvs[j] = namebuf[j];
         memset(&servers[j], 0, sizeof(servers[j]));
-        servers[j].idx = j;
         servers[j].ident = namebuf[j];
-        servers[j].st.requests = j;
     }
-    f.pools[0].servers = servers;
-    f.pools[0].nservers = N;
+    fake_servers(&f, 0, servers, wservers, N);
+    for (uint32_t j = 0; j < N; j++)
+        ctr_set(&wservers[1][j].st.requests, j);
     char *js = json_of(&f, 0, 0, &len);
     assert_true(len > (size_t)N * 250);   /* ~290 bytes per server */
     struct jval *doc = jparse_all(js, len);
@@ -654,6 +715,8 @@ test_large_document(void **state)
     assert_int_equal(jint(jget(pj, srvs[5]), "requests"), 5);
     jfree(doc);
     free(js);
+    for (uint32_t k = 0; k < NWORKERS; k++)
+        free(wservers[k]);
 }
 
 int
