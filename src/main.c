@@ -1,7 +1,8 @@
-/* src/main.c: command line, signals, daemon, pid file; builds the pools and the worker.
+/* src/main.c: command line, signals, daemon, pid file; builds the pools and the workers.
  * The one place that wires the modules together. */
 #include "config/conf.h"
 #include "core/common.h"
+#include "core/cpus.h"
 #include "core/crash.h"
 #include "core/log.h"
 #include "core/pace.h"
@@ -31,11 +32,13 @@ struct options {
     bool help, version, test_conf, daemonize, describe;
     int verbosity;
     const char *log_file, *conf_file, *stats_addr, *pid_file;
-    long stats_port, stats_interval, mbuf_size;
+    long stats_port, stats_interval, mbuf_size, workers;
     enum pace_policy pace;
 };
 
 enum { OPT_PACE = 256 };    /* long options with no short form */
+
+#define MAX_WORKERS 1024
 
 static const struct option long_opts[] = {
     { "help",           no_argument,       NULL, 'h' },
@@ -51,6 +54,7 @@ static const struct option long_opts[] = {
     { "stats-addr",     required_argument, NULL, 'a' },
     { "pid-file",       required_argument, NULL, 'p' },
     { "mbuf-size",      required_argument, NULL, 'm' },
+    { "workers",        required_argument, NULL, 'w' },
     { "pace",           required_argument, NULL, OPT_PACE },
     { NULL, 0, NULL, 0 }
 };
@@ -62,7 +66,7 @@ usage(FILE *out)
         "Usage: keymux [-?hVdDt] [-v verbosity level] [-o output file]\n"
         "              [-c conf file] [-s stats port] [-a stats addr]\n"
         "              [-i stats interval] [-p pid file] [-m mbuf size]\n"
-        "              [--pace auto|block|nap]\n"
+        "              [-w workers|auto] [--pace auto|block|nap]\n"
         "\n"
         "Options:\n"
         "  -h, --help             : this help\n"
@@ -78,11 +82,13 @@ usage(FILE *out)
         "  -i, --stats-interval=N : set stats aggregation interval in msec (default: %d msec)\n"
         "  -p, --pid-file=S       : set pid file (default: off)\n"
         "  -m, --mbuf-size=N      : set size of mbuf chunk in bytes (default: %d bytes, min %u, max %u)\n"
+        "  -w, --workers=N|auto   : worker threads, each serving its own clients; auto = one per\n"
+        "                           CPU the process may run on (default: 1, max: %d)\n"
         "      --pace=S           : under load, nap up to %u us between polls to gather messages:\n"
         "                           auto (when it measures cheaper), block (never), nap (always)\n"
         "                           (default: auto)\n",
         LOG_NOTICE, DEFAULT_CONF, DEFAULT_STATS_PORT, DEFAULT_STATS_ADDR, DEFAULT_STATS_MS,
-        DEFAULT_MBUF, BUF_MIN_SIZE, BUF_MAX_SIZE, PACE_NAP_NS / 1000);
+        DEFAULT_MBUF, BUF_MIN_SIZE, BUF_MAX_SIZE, MAX_WORKERS, PACE_NAP_NS / 1000);
 }
 
 static int
@@ -111,11 +117,12 @@ parse_options(int argc, char **argv, struct options *o)
     o->stats_interval = DEFAULT_STATS_MS;
     o->mbuf_size = DEFAULT_MBUF;
     o->pace = PACE_AUTO;
+    o->workers = 1;
 
     /* '?' is left out of the option string, so that "-?" comes back as an unknown
      * option whose optopt is '?' and every other unknown option can be told from it */
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":hVtdDv:o:c:s:i:a:p:m:", long_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":hVtdDv:o:c:s:i:a:p:m:w:", long_opts, NULL)) != -1) {
         const char *word = argv[optind - 1];
         bool is_long = strncmp(word, "--", 2) == 0;
 
@@ -174,6 +181,15 @@ parse_options(int argc, char **argv, struct options *o)
         case 'i':
             if (parse_num(optarg, 1, 2147483647L, &o->stats_interval) != KM_OK) {
                 fprintf(stderr, "keymux: option -i requires a positive number of milliseconds\n");
+                return KM_ERROR;
+            }
+            break;
+        case 'w':
+            if (strcmp(optarg, "auto") == 0) {
+                o->workers = KM_MIN(km_ncpus(), MAX_WORKERS);
+            } else if (parse_num(optarg, 1, MAX_WORKERS, &o->workers) != KM_OK) {
+                fprintf(stderr, "keymux: option -w requires a number from 1 to %d, or auto\n",
+                        MAX_WORKERS);
                 return KM_ERROR;
             }
             break;
@@ -243,6 +259,15 @@ write_pid_file(const char *path)
     return 0;
 }
 
+/* Once a second on the main thread. */
+static void
+on_tick(int fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    proxy_tick(arg);
+}
+
 /* The signals keymux acts on, with the names its log gives them. */
 static const struct {
     int sig;
@@ -257,7 +282,7 @@ static const struct {
 static void
 on_signal(int sig, short what, void *arg)
 {
-    struct worker *w = arg;
+    struct event_base *base = arg;
     const char *name = "?";
 
     (void)what;
@@ -269,8 +294,7 @@ on_signal(int sig, short what, void *arg)
     case SIGINT:
     case SIGTERM:
         log_always("signal %d (%s) received, exiting", sig, name);
-        w->stop = true;
-        event_base_loopbreak(w->base);
+        event_base_loopbreak(base);
         break;
     case SIGHUP: {
         log_always("signal %d (%s) received, reopening log file", sig, name);
@@ -300,19 +324,16 @@ main(int argc, char **argv)
     struct options o;
     struct conf cf;
     char err[512];
-    struct pool *pools = NULL;
-    struct worker w;
     struct proxy px;
-    bool pub_ready = false;
+    struct event_base *base = NULL;
+    struct event *tick = NULL;
     struct event *sigev[NSIGS] = { NULL };
     struct stats_server *stats = NULL;
     int status = 1;
     bool pid_written = false;
-    uint32_t npools_ready = 0;
 
     memset(&cf, 0, sizeof(cf));
     memset(&px, 0, sizeof(px));
-    memset(&w, 0, sizeof(w));
     if (parse_options(argc, argv, &o) != KM_OK) {
         usage(stderr);
         return 1;
@@ -368,81 +389,64 @@ main(int argc, char **argv)
     if (cr < 0)
         log_warn("cannot catch fatal signals: %s", strerror(-cr));
 
-    if (pub_init(&px.pub, 1) != 0) {
-        log_error("out of memory");
-        goto out;
-    }
-    pub_ready = true;
-    px.started_s = (int64_t)time(NULL);
-    pools = calloc(cf.npools, sizeof(*pools));
-    if (pools == NULL) {
-        log_error("out of memory");
-        goto out;
-    }
-    for (uint32_t i = 0; i < cf.npools; i++) {
-        if (pool_init(&pools[i], i, &cf.pools[i], &px.pub, err, sizeof(err)) != KM_OK) {
-            log_error("%s", err);
-            goto out;
-        }
-        npools_ready++;
-    }
-    px.pools = pools;
-    px.npools = cf.npools;
-    px.workers = &w;
-    px.nworkers = 1;
-    if (worker_init(&w, &px, 0, (uint32_t)o.mbuf_size, o.pace) != KM_OK) {
+    base = event_base_new();
+    if (base == NULL) {
         log_error("cannot create the event loop");
-        goto out_worker;
+        goto out;
+    }
+    if (proxy_init(&px, &cf, (uint32_t)o.workers, (uint32_t)o.mbuf_size, o.pace, base, err,
+                   sizeof(err)) != KM_OK) {
+        log_error("%s", err);
+        goto out;
     }
     for (size_t i = 0; i < NSIGS; i++) {
-        sigev[i] = evsignal_new(w.base, handled_sigs[i].sig, on_signal, &w);
+        sigev[i] = evsignal_new(base, handled_sigs[i].sig, on_signal, base);
         if (sigev[i] == NULL || event_add(sigev[i], NULL) != 0) {
             log_error("cannot watch signal %s", handled_sigs[i].name);
-            goto out_worker;
+            goto out;
         }
     }
-    stats = stats_start(w.base, &px, o.stats_addr, (int)o.stats_port, (int)o.stats_interval,
+    tick = event_new(base, -1, EV_PERSIST, on_tick, &px);
+    struct timeval one_s = { 1, 0 };
+    if (tick == NULL || event_add(tick, &one_s) != 0) {
+        log_error("cannot arm the main thread's timer");
+        goto out;
+    }
+    stats = stats_start(base, &px, o.stats_addr, (int)o.stats_port, (int)o.stats_interval,
                         err, sizeof(err));
     if (stats == NULL) {
         log_error("%s", err);
-        goto out_worker;
+        goto out;
     }
-    for (uint32_t i = 0; i < cf.npools; i++) {
-        if (cf.pools[i].preconnect)
-            upstream_preconnect(&w.pools[i]);
+    if (proxy_listen(&px, err, sizeof(err)) != KM_OK) {
+        log_error("%s", err);
+        goto out;
     }
-    for (uint32_t i = 0; i < cf.npools; i++) {
-        if (listener_open(&w.pools[i], err, sizeof(err)) != KM_OK) {
-            log_error("%s", err);
-            goto out_worker;
-        }
-        px.nlisteners++;
+    if (proxy_start(&px, err, sizeof(err)) != KM_OK) {
+        log_error("%s", err);
+        goto out_stop;
     }
-    log_notice("keymux-%s started on pid %d with %u pool(s), mbuf %ld bytes", KM_VERSION,
-               (int)getpid(), cf.npools, o.mbuf_size);
+    log_notice("keymux-%s started on pid %d with %u pool(s), %ld worker(s), mbuf %ld bytes",
+               KM_VERSION, (int)getpid(), cf.npools, o.workers, o.mbuf_size);
 
-    worker_run(&w);
-    status = 0;
+    if (event_base_dispatch(base) < 0)
+        log_error("the main event loop failed");
+    else
+        status = 0;
 
-out_worker:
+out_stop:
+    proxy_stop(&px);
+out:
     stats_stop(stats);
     for (size_t i = 0; i < NSIGS; i++) {
         if (sigev[i] != NULL)
             event_free(sigev[i]);
     }
-    if (w.pools != NULL) {
-        for (uint32_t i = 0; i < w.npools; i++)
-            listener_close(&w.pools[i]);
-    }
-    client_close_all(&w);
-    upstream_close_all(&w);
-    worker_free(&w);
-out:
-    for (uint32_t i = 0; i < npools_ready; i++)
-        pool_free(&pools[i]);
-    free(pools);
-    if (pub_ready)
-        pub_destroy(&px.pub);
+    if (tick != NULL)
+        event_free(tick);
+    proxy_free(&px);
+    if (base != NULL)
+        event_base_free(base);
     conf_free(&cf);
     if (pid_written)
         unlink(o.pid_file);

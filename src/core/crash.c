@@ -103,3 +103,39 @@ crash_init(void)
     }
     return 0;
 }
+
+static _Thread_local void *thread_stack;
+
+int
+crash_thread_init(void)
+{
+    stack_t ss;
+
+    thread_stack = malloc(CRASH_STACK);
+    if (thread_stack == NULL)
+        return -ENOMEM;
+    memset(&ss, 0, sizeof(ss));
+    ss.ss_sp = thread_stack;
+    ss.ss_size = CRASH_STACK;
+    if (sigaltstack(&ss, NULL) != 0) {
+        int err = errno;
+        free(thread_stack);
+        thread_stack = NULL;
+        return -err;
+    }
+    return 0;
+}
+
+void
+crash_thread_done(void)
+{
+    stack_t ss;
+
+    if (thread_stack == NULL)
+        return;
+    memset(&ss, 0, sizeof(ss));
+    ss.ss_flags = SS_DISABLE;
+    sigaltstack(&ss, NULL);
+    free(thread_stack);
+    thread_stack = NULL;
+}

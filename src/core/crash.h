@@ -9,5 +9,10 @@
  * and uses async-signal-safe calls only. Call once, from the main thread, before threads
  * are started. 0 or -errno. */
 int crash_init(void);
+/* In a thread started after crash_init: give it a signal stack of its own (the stack is
+ * per thread), so that its stack overflow is reported too. 0 or -errno. */
+int crash_thread_init(void);
+/* At the end of such a thread: drop its signal stack. */
+void crash_thread_done(void);
 
 #endif

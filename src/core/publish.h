@@ -64,6 +64,12 @@ pub_quiescent(struct pub_domain *d, uint32_t r)
     if (atomic_load_explicit(&d->readers[r].seen, memory_order_relaxed) != g)
         atomic_store_explicit(&d->readers[r].seen, g, memory_order_release);
 }
+/* Reader r reads no more (its thread ends): never wait for it again. */
+static inline void
+pub_leave(struct pub_domain *d, uint32_t r)
+{
+    atomic_store_explicit(&d->readers[r].seen, UINT64_MAX, memory_order_release);
+}
 /* Free what every reader has passed; returns how many objects are still waiting. */
 uint32_t pub_reclaim(struct pub_domain *d);
 

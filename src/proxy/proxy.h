@@ -30,6 +30,7 @@
 #include "core/buf.h"
 #include "core/common.h"
 #include "core/counter.h"
+#include "core/mailbox.h"
 #include "core/pace.h"
 #include "core/publish.h"
 #include "core/slab.h"
@@ -148,6 +149,21 @@ struct worker {
     bool epoch_on;
     uint64_t epoch_cpu_ns;     /* CPU time and replies when the epoch began */
     uint64_t epoch_replies;
+    struct mailbox mb;         /* what other threads post to this worker */
+    struct event *mbev;        /* watches mb */
+    pthread_t thread;
+    bool running;              /* the thread was started (and not yet joined) */
+};
+
+/* A listening socket the main thread accepts on and deals to the workers in turn: a
+ * unix socket (one socket, no thundering herd), or TCP where there is no SO_REUSEPORT. */
+struct shared_listener {
+    struct proxy *px;
+    uint32_t pidx;             /* the pool */
+    int fd;                    /* -1 where the workers listen themselves */
+    struct event *ev;          /* on the main thread's loop */
+    int spare_fd;              /* shed a connection with it when out of descriptors */
+    uint32_t next;             /* the worker the next client goes to */
 };
 
 /* The process: the shared pools and the workers that serve them. */
@@ -160,23 +176,52 @@ struct proxy {
     _Atomic uint64_t client_ids;   /* the last CLIENT ID given, all workers */
     int64_t started_s;         /* unix time at start, for uptime */
     uint32_t nlisteners;       /* listening addresses open (counted as connections, as
-                                  twemproxy does) */
+                                  twemproxy does: once per address, whatever the workers) */
+    struct shared_listener *shared;   /* one per pool; fd -1 where the workers listen */
+    struct event_base *base;   /* the main thread's loop */
+    bool pub_ready;
 };
+
+/* proxy.c: the process */
+/* Build the pools of cf (shared, resolved) and nworkers workers with their views of them,
+ * serving on their own loops; base is the main thread's loop (signals, stats, shared
+ * listeners). Nothing runs yet. KM_OK, or KM_ERROR with a message in err (px is then
+ * for proxy_free). */
+int proxy_init(struct proxy *px, const struct conf *cf, uint32_t nworkers, uint32_t mbuf_size,
+               enum pace_policy pace, struct event_base *base, char *err, size_t errlen);
+/* Listen on every pool's address: with one worker, or for TCP with SO_REUSEPORT, each
+ * worker has its own socket and the kernel spreads the connections; a unix socket
+ * (or TCP elsewhere) is one socket the main thread accepts on and deals in turn.
+ * Then preconnect where asked. KM_OK, or KM_ERROR with a message in err. */
+int proxy_listen(struct proxy *px, char *err, size_t errlen);
+/* Start the workers' threads (signals stay with the calling thread). KM_OK or KM_ERROR. */
+int proxy_start(struct proxy *px, char *err, size_t errlen);
+/* Ask every worker to stop, wait for each: its clients and server connections are
+ * closed and its listeners too. */
+void proxy_stop(struct proxy *px);
+/* Free what proxy_init built (after proxy_stop). */
+void proxy_free(struct proxy *px);
+/* The main thread's once-a-second work: free what the workers have all let go of. */
+void proxy_tick(struct proxy *px);
 
 /* worker.c */
 /* Set up worker id of px, with a view of each of px's pools. KM_OK or KM_ERROR. */
 int worker_init(struct worker *w, struct proxy *px, uint32_t id, uint32_t mbuf_size,
                 enum pace_policy pace);
 void worker_free(struct worker *w);
+/* The worker thread's body: run the loop until told to stop, then close everything the
+ * worker holds (listeners, clients, server connections). */
+void *worker_main(void *arg);
 /* Run the loop: each iteration handles the ready events, then flushes every connection
  * marked dirty, so replies and requests queued by one iteration leave in one writev.
  * While the pacer says so, a pass that flushed something is followed by a nap (so that
- * passes start at most PACE_NAP_NS apart) and a poll that does not block. */
+ * passes start at most PACE_NAP_NS apart) and a poll that does not block. Between
+ * iterations the worker is at a safe point (core/publish.h). */
 void worker_run(struct worker *w);
 void worker_mark_dirty(struct worker *w, struct conn *c);
 void worker_unmark_dirty(struct worker *w, struct conn *c);
 struct proto_ctx worker_ctx(struct worker *w, struct wpool *wp);
-/* The context for requests of client cl (knows its AUTH state). */
+/* The context for requests of client cl (knows its session). */
 struct proto_ctx client_ctx(struct client *cl);
 
 /* conn.c: shared read / parse / write machinery */
@@ -228,10 +273,15 @@ ssize_t conn_writev(struct conn *c, const struct iovec *iov, int n);
 void conn_want_write(struct conn *c, bool on);
 
 /* listener.c */
-/* Open the worker's listener for wp's pool (its own socket) and watch it. KM_OK, or
- * KM_ERROR with a message in err. */
-int listener_open(struct wpool *wp, char *err, size_t errlen);
+/* Open the worker's listener for wp's pool (its own socket) and watch it; shared_port
+ * sets SO_REUSEPORT so that every worker may listen on the address. KM_OK, or KM_ERROR
+ * with a message in err. */
+int listener_open(struct wpool *wp, bool shared_port, char *err, size_t errlen);
 void listener_close(struct wpool *wp);
+/* Open sl's pool's one socket on the main thread's loop: each client accepted there is
+ * dealt to the next worker. KM_OK, or KM_ERROR with a message in err. */
+int listener_open_shared(struct shared_listener *sl, char *err, size_t errlen);
+void listener_close_shared(struct shared_listener *sl);
 
 /* client.c */
 void client_accept(struct wpool *wp, int fd);

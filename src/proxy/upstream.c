@@ -504,7 +504,7 @@ upstream_close_all(struct worker *w)
 {
     for (uint32_t i = 0; i < w->npools; i++) {
         struct wpool *wp = &w->pools[i];
-        for (uint32_t j = 0; j < wp->pool->nservers; j++) {
+        for (uint32_t j = 0; wp->servers != NULL && j < wp->pool->nservers; j++) {
             struct wserver *ws = &wp->servers[j];
             for (uint32_t k = 0; k < wp->pool->cf->server_connections; k++) {
                 struct upstream *u = ws->conns[k];

@@ -3,6 +3,7 @@
 
 #include "core/clock.h"
 #include "core/common.h"
+#include "core/crash.h"
 #include "core/log.h"
 #include "route/route.h"
 
@@ -38,8 +39,6 @@ on_tick(int fd, short what, void *arg)
     msgcache_trim(&w->mc);
     conn_in_cache_trim(w);
     slab_trim(&w->client_slab);
-    if (w->id == 0)
-        pub_reclaim(&w->px->pub);
     if (w->bp.nreleased != w->trimmed_at) {
         w->trimmed_at = w->bp.nreleased;
 #ifdef __GLIBC__
@@ -117,6 +116,36 @@ wpool_free(struct wpool *wp)
     wp->srvslot = NULL;
 }
 
+/* Records from other threads: clients dealt from a shared listener, wake-ups (the loop
+ * then passes a safe point), the order to stop. */
+static void
+on_mail(int fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    struct mail m;
+    int rc;
+
+    (void)fd;
+    (void)what;
+    /* bounded per wakeup, like every other source of work */
+    for (int i = 0; i < 64 && (rc = mailbox_take(&w->mb, &m)) == 1; i++) {
+        switch (m.kind) {
+        case MAIL_CLIENT:
+            if (m.arg < w->npools)
+                client_accept(&w->pools[m.arg], m.fd);
+            else
+                close(m.fd);
+            break;
+        case MAIL_STOP:
+            w->stop = true;
+            event_base_loopbreak(w->base);
+            break;
+        default:
+            break;
+        }
+    }
+}
+
 int
 worker_init(struct worker *w, struct proxy *px, uint32_t id, uint32_t mbuf_size,
             enum pace_policy pace)
@@ -125,8 +154,12 @@ worker_init(struct worker *w, struct proxy *px, uint32_t id, uint32_t mbuf_size,
     w->id = id;
     w->px = px;
     w->spare_fd = -1;
+    w->mb.rfd = w->mb.wfd = -1;
     w->base = event_base_new();
-    if (w->base == NULL)
+    if (w->base == NULL || mailbox_open(&w->mb) != 0)
+        return KM_ERROR;
+    w->mbev = event_new(w->base, w->mb.rfd, EV_READ | EV_PERSIST, on_mail, w);
+    if (w->mbev == NULL || event_add(w->mbev, NULL) != 0)
         return KM_ERROR;
     uint32_t max_free = KM_MAX(16u, FREE_SEG_BYTES / mbuf_size);
     bufpool_init(&w->bp, mbuf_size, max_free);
@@ -161,6 +194,10 @@ worker_free(struct worker *w)
     if (w->epoch != NULL)
         event_free(w->epoch);
     w->epoch = NULL;
+    if (w->mbev != NULL)
+        event_free(w->mbev);
+    w->mbev = NULL;
+    mailbox_close(&w->mb);
     if (w->spare_fd >= 0)
         close(w->spare_fd);
     w->spare_fd = -1;
@@ -308,4 +345,29 @@ worker_run(struct worker *w)
         }
         woke = km_clock_ns(CLOCK_MONOTONIC);
     }
+}
+
+void *
+worker_main(void *arg)
+{
+    struct worker *w = arg;
+    int cr = crash_thread_init();
+
+    if (cr < 0)
+        log_warn("worker %u: no stack of its own for fault reports: %s", w->id, strerror(-cr));
+#ifdef __linux__
+    /* naps are short: let the kernel end them on time rather than up to 50 us late
+     * (the slack is the thread's, so a loop that never naps keeps the default) */
+    if (w->pace.policy != PACE_BLOCK)
+        prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL);
+#endif
+    worker_run(w);
+    for (uint32_t i = 0; i < w->npools; i++)
+        listener_close(&w->pools[i]);
+    client_close_all(w);
+    upstream_close_all(w);
+    /* nothing published is held any more: never wait for this worker again */
+    pub_leave(&w->px->pub, w->id);
+    crash_thread_done();
+    return NULL;
 }

@@ -267,6 +267,7 @@ class Proxy:
                     "-a", "127.0.0.1", "-v", "6", "-o", self.log_path]
             if self.mbuf:
                 argv += ["-m", str(self.mbuf)]
+            argv += helpers.workers_argv(self.binary)
             argv += self.argv_extra
             with open(self.out_path, "ab") as out:
                 self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
@@ -377,7 +378,8 @@ class Daemon:
         self.out = os.path.join(self.dir, "km.out")
         self.stats_port = PORTS.get()
         self.argv = [binary or KEYMUX_BIN, "-c", self.conf, "-s", str(self.stats_port),
-                     "-a", "127.0.0.1", "-o", self.log] + list(argv_extra)
+                     "-a", "127.0.0.1", "-o", self.log] + \
+            helpers.workers_argv(binary or KEYMUX_BIN) + list(argv_extra)
         self.proc = None
         self.pid = None
 

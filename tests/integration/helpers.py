@@ -19,6 +19,21 @@ PORT_MAX = 26999  # inclusive
 
 DEFAULT_TIMEOUT = 10.0  # seconds, for sockets and waits unless told otherwise
 
+# KEYMUX_WORKERS=N runs every keymux the tests start with -w N (nutcracker never gets it)
+WORKERS = os.environ.get("KEYMUX_WORKERS", "")
+
+
+def nworkers():
+    """Workers each keymux of this run has (KEYMUX_WORKERS, else 1)."""
+    return int(WORKERS) if WORKERS else 1
+
+
+def workers_argv(binary):
+    """The -w flag for a keymux the tests start, from KEYMUX_WORKERS ([] when unset)."""
+    if not WORKERS or os.path.basename(os.path.realpath(binary)).startswith("nutcracker"):
+        return []
+    return ["-w", WORKERS]
+
 
 # ---------------------------------------------------------------------------
 # ports

@@ -24,6 +24,8 @@ import time
 
 import pytest
 
+from helpers import workers_argv
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 KEYMUX_BIN = os.environ.get("KEYMUX_BIN", os.path.join(ROOT, "build", "keymux"))
@@ -163,7 +165,7 @@ class Proxy:
                     "127.0.0.1", "-o", self.log]
         else:
             argv = [KEYMUX_BIN, "-c", self.conf, "-s", str(self.stats_port), "-a", "127.0.0.1",
-                    "-v", "6", "-o", self.log]
+                    "-v", "6", "-o", self.log] + workers_argv(KEYMUX_BIN)
         self.errlog = self.log + ".stderr"
         with open(self.errlog, "wb") as err:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from fakeserver import FakeRedis
-from helpers import (Error, Incomplete, ProtocolError, RespConn, describe, encode,
+from helpers import (Error, Incomplete, ProtocolError, RespConn, describe, encode, nworkers,
                      hash_fnv1a_64, ketama_continuum, ketama_lookup, parse)
 
 # ---------------------------------------------------------------------------
@@ -24,8 +24,20 @@ from helpers import (Error, Incomplete, ProtocolError, RespConn, describe, encod
 
 
 def _fds(proxy):
-    """How many file descriptors the proxy process has open now."""
-    return len(os.listdir("/proc/%d/fd" % proxy.proc.pid))
+    """How many file descriptors the proxy process has open now, less the server
+    connections its stats port reports open: those are kept on purpose, and with several
+    workers each worker opens its own when it first needs one, so only what is left
+    (clients, listeners, the process's own) must come back to its baseline. An fd
+    left open after its connection was counted closed still shows."""
+    for _ in range(20):
+        before = len(os.listdir("/proc/%d/fd" % proxy.proc.pid))
+        doc = proxy.stats()
+        conns = sum(v["server_connections"] for pool in doc.values() if isinstance(pool, dict)
+                    for v in pool.values() if isinstance(v, dict))
+        after = len(os.listdir("/proc/%d/fd" % proxy.proc.pid))
+        if before == after:
+            return after - conns
+    return after - conns
 
 
 def _fd_list(proxy):
@@ -259,7 +271,9 @@ def test_late_reply_after_client_left_never_reaches_another(proxy_factory, fake)
         assert c2.call("GET", "late") == b"STALE-reply-for-a-gone-client"  # now its own
         assert c2.call("GET", "fresh1") == b"fresh-value-1"
         assert c2.expect_closed(timeout=0.3) is False
-    assert fake.accepted() == 1, "the late reply cost the server connection:\n" + fake.events()
+    # one server connection per worker that needed one, none of them ever closed
+    assert fake.open_connections() == fake.accepted() <= nworkers(), \
+        "the late reply cost the server connection:\n" + fake.events()
 
 
 # ---------------------------------------------------------------------------
@@ -416,7 +430,9 @@ def test_server_fails_after_client_left(redis_factory, proxy_factory, fake):
     _wait_for(lambda: any(r[1:2] == [kf[0].encode()] for r in fake.requests()), 5,
               "the fake to receive the doomed GET")
     gone.close()
-    _wait_for(lambda: fake.accepted() == 1 and fake.open_connections() == 0, 5,
+    # one worker's connection closes; with several workers the others keep theirs
+    _wait_for(lambda: fake.accepted() - fake.open_connections() == 1 and
+              fake.accepted() <= nworkers(), 5,
               "the fake to close its connection\n" + fake.events())
     with RespConn(proxy.port, timeout=5) as c:
         assert c.call("MGET", kr[0], kf[1]) == [None, ("fake-" + kf[1]).encode()]

@@ -161,7 +161,10 @@ def test_stopped_backend_times_out_alone(redis_factory, proxy_factory):
         assert c.call("INCR", kv + ":n") == 1
         assert c.call("GET", ko) == b"other-value"
         assert other.call("GET", kv) == b"new"
-    assert proxy_conn_ids(victim) == ids_before, "the server connection was replaced"
+    after = proxy_conn_ids(victim)
+    # `other` may live on another worker, which then has a connection of its own
+    assert set(ids_before) <= set(after), "the server connection was replaced"
+    assert len(after) <= helpers.nworkers(), after
 
 
 # ---------------------------------------------------------------------------

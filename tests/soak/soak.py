@@ -1072,7 +1072,7 @@ def write_conf(path, ports, redis_be, mc_be, opts, with_mc):
         f.write(text)
 
 
-def start_keymux(binary, conf, ports, rundir, verbose, mbuf=None):
+def start_keymux(binary, conf, ports, rundir, verbose, mbuf=None, workers=1):
     err = open(os.path.join(rundir, "keymux.stderr"), "ab")
 
     def allow_core():
@@ -1083,7 +1083,7 @@ def start_keymux(binary, conf, ports, rundir, verbose, mbuf=None):
             pass
     p = subprocess.Popen([binary, "-c", conf, "-s", str(ports["stats"]), "-a", "127.0.0.1",
                           "-o", os.path.join(rundir, "keymux.log"), "-v", str(verbose)]
-                         + (["-m", str(mbuf)] if mbuf else []),
+                         + (["-m", str(mbuf)] if mbuf else []) + ["-w", str(workers)],
                          stdout=err, stderr=err, stdin=subprocess.DEVNULL, cwd=rundir,
                          start_new_session=True, preexec_fn=allow_core)
     err.close()
@@ -1219,6 +1219,8 @@ def main():
     ap.add_argument("--timeout", type=int, default=500, help="keymux pool timeout in ms (500)")
     ap.add_argument("--server-connections", type=int, default=1)
     ap.add_argument("--mbuf-size", type=int, default=None, help="keymux -m (its default)")
+    ap.add_argument("--workers", type=int, default=int(os.environ.get("KEYMUX_WORKERS") or 1),
+                    help="keymux -w (KEYMUX_WORKERS, else 1)")
     ap.add_argument("--warmup", type=float, default=8, help="seconds of traffic before faults (8)")
     ap.add_argument("--settle", type=float, default=4, help="idle seconds before each RSS/fd sample (4)")
     ap.add_argument("--rss-slack-kb", type=int, default=1024, help="allowed RSS growth beyond 10%% (1024)")
@@ -1310,7 +1312,8 @@ def run(opts, rundir, grace, summary, failed):
 
     conf = os.path.join(rundir, "keymux.yml")
     write_conf(conf, ports, redis_be, mc_be, opts, True)
-    km = start_keymux(binary, conf, ports, rundir, opts.verbose, opts.mbuf_size)
+    km = start_keymux(binary, conf, ports, rundir, opts.verbose, opts.mbuf_size,
+                          opts.workers)
     with_mc = True
     ok = wait_port(ports["redis_listen"], 10, km) and wait_port(ports["mc_listen"], 5, km)
     if not ok:
@@ -1323,7 +1326,8 @@ def run(opts, rundir, grace, summary, failed):
             print("memcached: unavailable in this build (keymux refused the pool: %s)"
                   % text.strip().splitlines()[-1], file=sys.stderr)
             write_conf(conf, ports, redis_be, mc_be, opts, False)
-            km = start_keymux(binary, conf, ports, rundir, opts.verbose, opts.mbuf_size)
+            km = start_keymux(binary, conf, ports, rundir, opts.verbose, opts.mbuf_size,
+                          opts.workers)
             if not wait_port(ports["redis_listen"], 10, km):
                 raise RuntimeError("keymux did not start:\n" + keymux_text(rundir)[-2000:])
         else:
