@@ -115,6 +115,33 @@ test-asan: deps
 	[ $$rc = 0 ] && echo "test-asan: passed, no sanitizer report" || echo "test-asan: FAILED"; \
 	exit $$rc
 
+# ThreadSanitizer: keymux built with clang -fsanitize=thread into build-tsan/, then the
+# whole integration suite with every keymux at TSAN_WORKERS workers (4), then the soak for
+# TSAN_SOAK_SECONDS (0 skips it). A report is written to $(TSAN_LOGS)/ (the harness
+# also looks for one in each proxy's output): any file there fails the run and is shown.
+TSAN_BUILD   ?= build-tsan
+TSAN_CFLAGS  ?= -O1 -g -fsanitize=thread -fno-omit-frame-pointer
+TSAN_LOGS    := $(CURDIR)/$(TSAN_BUILD)/sanitizer-logs
+TSAN_WORKERS ?= 4
+TSAN_SOAK_SECONDS ?= 0
+.PHONY: test-tsan
+test-tsan: deps
+	@rm -rf $(TSAN_LOGS) && mkdir -p $(TSAN_LOGS)
+	@export TSAN_OPTIONS=halt_on_error=0:second_deadlock_stack=1:log_path=$(TSAN_LOGS)/tsan \
+	    CFLAGS="$(TSAN_CFLAGS)"; \
+	rc=0; \
+	$(MAKE) CC=clang BUILD=$(TSAN_BUILD) $(TSAN_BUILD)/keymux || exit 1; \
+	KEYMUX_WORKERS=$(TSAN_WORKERS) $(MAKE) CC=clang BUILD=$(TSAN_BUILD) test-integration || rc=1; \
+	if [ "$(TSAN_SOAK_SECONDS)" != 0 ]; then \
+	    $(PYTHON) tests/soak/soak.py --keymux $(TSAN_BUILD)/keymux --workers $(TSAN_WORKERS) \
+	        --duration $(TSAN_SOAK_SECONDS) || rc=1; \
+	fi; \
+	for f in $(TSAN_LOGS)/*; do \
+	    [ -e "$$f" ] || continue; rc=1; echo "==== sanitizer report $$f"; cat "$$f"; \
+	done; \
+	[ $$rc = 0 ] && echo "test-tsan: passed, no sanitizer report" || echo "test-tsan: FAILED"; \
+	exit $$rc
+
 # libFuzzer targets (clang; fuzz/README.md): built into $(BUILD)/fuzz/, each run for
 # FUZZ_SECONDS by `make fuzz`, for 30 s by `make fuzz-ci`.
 FUZZ_SECONDS ?= 120
