@@ -85,6 +85,14 @@ bench: all deps
 	$(CC) -O2 -g -std=gnu11 -Wall -Wextra -Werror -Wshadow -o $(BUILD)/bench/kmload bench/kmload.c
 	$(PYTHON) bench/bench.py --keymux $(BUILD)/keymux --loader $(BUILD)/bench/kmload
 
+# Scaling: keymux at 1, 2, 4, 8 workers against nutcracker (bench/scale.py; SCALE_QUICK=1
+# for a short run, SCALE_WORKERS=1,2 to pick the counts).
+.PHONY: bench-scale
+bench-scale: all deps
+	@mkdir -p $(BUILD)/bench
+	$(CC) -O2 -g -std=gnu11 -Wall -Wextra -Werror -Wshadow -o $(BUILD)/bench/kmload bench/kmload.c
+	$(PYTHON) bench/scale.py --keymux $(BUILD)/keymux --loader $(BUILD)/bench/kmload
+
 # Sanitizers: keymux and the unit tests built with ASan + UBSan into build-asan/ (CFLAGS
 # goes through the environment so the flags above are still appended), then every unit
 # test (each one, even after a failure) and the whole integration suite. A report aborts
