@@ -8,7 +8,8 @@ Usage (normally through `make bench`):
 
 Environment: BENCH_QUICK=1 for a short smoke run (~2 minutes); BENCH_PIN=0 to leave
 the processes unpinned; BENCH_ONLY=a,b to run only the named sections
-(throughput, fixed, memory, idle) or workload ids.
+(throughput, fixed, memory, idle) or workload ids; BENCH_WORKERS=N runs keymux with
+-w N (default 1).
 
 Everything listens on 127.0.0.1, ports 25000-25999. Every process this script starts
 is stopped by its own PID; every load run is bounded in count and in time. Results
@@ -280,6 +281,8 @@ class Proxy:
         binary = self.bench.binaries[self.kind]
         argv = [binary, "-c", self.conf, "-s", str(STATS_PORT[self.kind]), "-a", "127.0.0.1",
                 "-m", str(self.mbuf), "-o", self.log]
+        if self.kind == "keymux":
+            argv += ["-w", os.environ.get("BENCH_WORKERS", "1")]
         self.proc = self.bench.procs.start(argv, self.bench.proxy_cpus,
                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if not wait_port(self.port, self.proc, 10.0):
