@@ -92,6 +92,7 @@ struct proto_ctx {
      * fuzzing): the protocol then answers with what it knows. */
     void (*self)(const void *arg, struct proto_self *out);
     const void *self_arg;
+    int db;                  /* the pool's redis_db: SELECT of it, like SELECT 0, is +OK */
 };
 
 struct proto {

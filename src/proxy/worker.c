@@ -190,10 +190,11 @@ worker_self(const void *arg, struct proto_self *out)
 struct proto_ctx
 worker_ctx(struct worker *w, struct pool *p)
 {
-    struct proto_ctx ctx = { &w->bp, &w->mc, NULL, NULL, NULL, NULL, NULL };
+    struct proto_ctx ctx = { &w->bp, &w->mc, NULL, NULL, NULL, NULL, NULL, 0 };
 
     if (p != NULL) {
         ctx.auth = p->cf->redis_auth;
+        ctx.db = p->cf->redis_db;
         ctx.counts = &p->st.counts;
         ctx.self = worker_self;
         ctx.self_arg = p;
