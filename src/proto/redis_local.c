@@ -151,18 +151,11 @@ int
 redis_reply_error(struct msg *m, const char *text, const struct proto_ctx *ctx)
 {
     char buf[320];
-    int n = snprintf(buf, sizeof(buf), "-%s\r\n", text);
+    size_t n = proto_error_line(buf, sizeof(buf), "-", text);
 
-    if (n < 0)
-        return KM_ERROR;
-    if ((size_t)n >= sizeof(buf)) {
-        n = (int)sizeof(buf) - 1;
-        buf[n - 2] = '\r';
-        buf[n - 1] = '\n';
-    }
     m->plan = PLAN_ERROR;
     m->done = true;
-    m->rsp = proto_reply_bytes(ctx, buf, (size_t)n);
+    m->rsp = proto_reply_bytes(ctx, buf, n);
     if (m->rsp == NULL)
         return KM_ERROR;
     m->rsp->is_error = true;

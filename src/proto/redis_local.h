@@ -43,8 +43,8 @@ int redis_local_plan(struct msg *m, const struct resp_cmd *c, const struct proto
  */
 int redis_local_refuse(struct msg *m, const struct resp_cmd *c, const struct proto_ctx *ctx);
 
-/* Make m->rsp the error reply "-<text>\r\n" (text carries its code, e.g. "ERR ..."; cut
- * to 300 bytes), m->done true, m->plan PLAN_ERROR. KM_OK or KM_ERROR (no memory). */
+/* Make m->rsp the error reply "-<text>\r\n" (text carries its code, e.g. "ERR ..."; the
+ * line is cut to 319 bytes), m->done true, m->plan PLAN_ERROR. KM_OK or KM_ERROR (no memory). */
 int redis_reply_error(struct msg *m, const char *text, const struct proto_ctx *ctx);
 
 /* Token t for an error message: at most cap - 1 bytes, every byte that is not printable
