@@ -718,9 +718,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     w->salt = fz_rand(&w->rng);
     w->ctx.bp = &w->bp;
     w->ctx.mc = &w->mc;
+    /* a client's session always: a refused MULTI, a name, AUTH (with a password) */
+    w->ctx.sess = &w->sess;
+    w->sess.id = 1 + (uint64_t)cfg;
+    w->sess.authed = true;
+    w->ctx.db = (cfg & 0x10) ? 3 : 0;
     if (cfg & 0x80) {
         w->ctx.auth = "pw";
-        w->ctx.sess = &w->sess;
+        w->sess.authed = false;
     }
     if ((cfg & 0x60) == 0x60) {
         w->use_lim = true;
@@ -769,6 +774,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FZ_CHECK(w->bp.nlive == 0, "%llu segments left after bufpool_destroy",
              (unsigned long long)w->bp.nlive);
     msgcache_destroy(&w->mc);
+    proto_session_clear(&w->sess);
     free(w->wire.p);
     free(w->wire2.p);
     free(w);

@@ -263,6 +263,21 @@ def redis_corpus():
 
 # ---------------------------------------------------------- redis_msg
 
+REDIS_LOCAL_STREAMS = [
+    ("handshake", 0x05, [("HELLO",), ("HELLO", "3"), ("HELLO", "2", "AUTH", "default", "pw", "SETNAME", "n1"),
+                         ("CLIENT", "SETNAME", "app"), ("CLIENT", "GETNAME"), ("CLIENT", "ID"),
+                         ("CLIENT", "SETINFO", "LIB-NAME", "x"), ("CLIENT", "INFO"), ("CLIENT", "LIST"),
+                         ("SELECT", "3"), ("READONLY",), ("INFO",), ("INFO", "server", "clients"),
+                         ("COMMAND", "COUNT"), ("COMMAND", "INFO", "get", "nosuch"),
+                         ("COMMAND", "DOCS", "mget"), ("COMMAND", "LIST")]),
+    ("handshake_auth", 0x81, [("HELLO", "2"), ("HELLO", "2", "AUTH", "default", "bad"),
+                              ("HELLO", "2", "AUTH", "default", "pw", "SETNAME", "n"), ("CLIENT", "GETNAME")]),
+    ("multi", 0x11, [("MULTI",), ("SET", "a", "1"), ("MGET", "a", "b"), ("MULTI",), ("EXEC",), ("GET", "a"),
+                     ("MULTI",), ("PING",), ("DISCARD",), ("EXEC",), ("UNWATCH",)]),
+    ("command_all", 0x00, [("COMMAND",), ("COMMAND", "DOCS")]),
+]
+
+
 def redis_msg_corpus():
     clean("fuzz_redis_msg")
     streams = {
@@ -292,6 +307,9 @@ def redis_msg_corpus():
         i += 1
         if name == "auth":
             cfg = 0x81
+        write("fuzz_redis_msg", name, bytes([cfg]) + b"".join(resp_cmd(*c) for c in cmds))
+    # what keymux answers itself (client handshakes) and a refused MULTI, each with its cfg
+    for name, cfg, cmds in REDIS_LOCAL_STREAMS:
         write("fuzz_redis_msg", name, bytes([cfg]) + b"".join(resp_cmd(*c) for c in cmds))
     write("fuzz_redis_msg", "inline", b"\x09MGET a b c d\r\nDEL a b\r\nMSET a 1 b 2\r\nPING\r\n")
     write("fuzz_redis_msg", "inline_small_seg", b"\x00" + b"MGET " + b" ".join(b"k%d" % i for i in range(150)) + b"\r\n")

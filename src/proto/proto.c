@@ -3,6 +3,7 @@
 
 #include "core/common.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 struct msg *
@@ -24,4 +25,19 @@ proto_session_clear(struct proto_session *s)
 {
     free(s->name);
     s->name = NULL;
+}
+
+size_t
+proto_error_line(char *buf, size_t cap, const char *prefix, const char *text)
+{
+    int n = snprintf(buf, cap, "%s%s\r\n", prefix, text);
+
+    if (n < 0)
+        n = 0;
+    if ((size_t)n >= cap) {
+        n = (int)cap - 1;
+        buf[n - 2] = '\r';
+        buf[n - 1] = '\n';
+    }
+    return (size_t)n;
 }

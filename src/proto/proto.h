@@ -106,6 +106,7 @@ struct proto_ctx {
      * fuzzing): the protocol then answers with what it knows. */
     void (*self)(const void *arg, struct proto_self *out);
     const void *self_arg;
+    int db;                  /* the pool's redis_db: SELECT of it, like SELECT 0, is +OK */
 };
 
 struct proto {
@@ -156,6 +157,10 @@ struct proto {
 
 extern const struct proto proto_redis;
 extern const struct proto proto_memcache;
+
+/* Shared helper: "<prefix><text>\r\n" into buf (cap > 2), cut to fit with its CRLF kept,
+ * for error lines; returns its length. */
+size_t proto_error_line(char *buf, size_t cap, const char *prefix, const char *text);
 
 /* Shared helper: a reply message whose out holds the n bytes at p; NULL when out of memory. */
 struct msg *proto_reply_bytes(const struct proto_ctx *ctx, const void *p, size_t n);

@@ -1,6 +1,7 @@
 /* src/proto/redis.c: the Redis protocol behind struct proto: planning requests from the
  * command table, building fragments of split commands and merging their replies. */
 #include "proto/proto.h"
+#include "proto/redis_local.h"
 #include "proto/resp.h"
 #include "proto/resp_cmd.h"
 
@@ -11,19 +12,6 @@
 #include <string.h>
 
 #define NAME_MAX_LEN 32
-
-/* "<type><n>\r\n" at dst (at most 23 bytes): an array or bulk header, or an integer. */
-static size_t
-resp_head(char *dst, char type, uint64_t n)
-{
-    size_t len;
-
-    dst[0] = type;
-    len = 1 + km_u64_dec(dst + 1, n);
-    dst[len++] = '\r';
-    dst[len++] = '\n';
-    return len;
-}
 
 static void
 redis_req_init(union parser *p)
@@ -72,46 +60,10 @@ redis_req_err(const union parser *p, bool *recoverable)
     return p->rq.err != NULL ? p->rq.err : "Protocol error";
 }
 
-/* Reply with "-<text>\r\n" (text carries its own prefix such as "ERR "). */
-static int
-reply_error_text(struct msg *m, const char *text, const struct proto_ctx *ctx)
-{
-    char buf[320];
-    int n = snprintf(buf, sizeof(buf), "-%s\r\n", text);
-
-    if (n < 0)
-        return KM_ERROR;
-    if ((size_t)n >= sizeof(buf)) {
-        n = (int)sizeof(buf) - 1;
-        buf[n - 2] = '\r';
-        buf[n - 1] = '\n';
-    }
-    m->rsp = proto_reply_bytes(ctx, buf, (size_t)n);
-    if (m->rsp == NULL)
-        return KM_ERROR;
-    m->rsp->is_error = true;
-    m->rsp->type = '-';
-    m->done = true;
-    return KM_OK;
-}
-
 static int
 plan_error(struct msg *m, const char *text, const struct proto_ctx *ctx)
 {
-    m->plan = PLAN_ERROR;
-    return reply_error_text(m, text, ctx);
-}
-
-/* The command name as the client wrote it, printable and bounded, for error messages. */
-static void
-printable_name(const struct msg *m, char *dst, size_t cap)
-{
-    size_t n = msg_tok_copy(&m->tok[0], 0, dst, cap - 1);
-    for (size_t i = 0; i < n; i++) {
-        if (!isprint((unsigned char)dst[i]) || dst[i] == '\'')
-            dst[i] = '?';
-    }
-    dst[n] = '\0';
+    return redis_reply_error(m, text, ctx);
 }
 
 static void
@@ -119,95 +71,6 @@ lower(char *s)
 {
     for (; *s; s++)
         *s = (char)tolower((unsigned char)*s);
-}
-/* Reply to a PING with an argument or an ECHO: the argument as a bulk string. */
-static int
-reply_bulk_of(struct msg *m, const struct tok *t, const struct proto_ctx *ctx)
-{
-    struct msg *r = msg_get(ctx->mc);
-    char hdr[32];
-    size_t n;
-
-    if (r == NULL)
-        return KM_ERROR;
-    m->rsp = r;
-    m->done = true;
-    if (t->aux > 0) {
-        /* multibulk: "$len\r\n<data>\r\n" is already a bulk reply */
-        return msg_out_borrow(r, t->b, t->off, t->aux + t->len + 2);
-    }
-    n = resp_head(hdr, '$', t->len);
-    if (msg_out_bytes(r, ctx->bp, hdr, n) != KM_OK)
-        return KM_ERROR;
-    if (t->len > 0) {
-        struct span s = { t->b, t->off, t->len };
-        span_hold(&s);
-        if (msg_out_push(r, &s) != KM_OK)
-            return KM_ERROR;
-    }
-    return msg_out_bytes(r, ctx->bp, "\r\n", 2);
-}
-
-static int
-reply_status(struct msg *m, const char *text, const struct proto_ctx *ctx)
-{
-    m->rsp = proto_reply_bytes(ctx, text, strlen(text));
-    if (m->rsp == NULL)
-        return KM_ERROR;
-    m->done = true;
-    return KM_OK;
-}
-
-static bool
-tok_equals(const struct tok *t, const char *s)
-{
-    char buf[256];
-    size_t n = strlen(s);
-
-    if (t->len != n)
-        return false;
-    for (size_t done = 0; done < n; ) {
-        size_t got = msg_tok_copy(t, done, buf, KM_MIN(sizeof(buf), n - done));
-        if (got == 0 || memcmp(buf, s + done, got) != 0)
-            return false;
-        done += got;
-    }
-    return true;
-}
-
-static int
-plan_local(struct msg *m, const struct resp_cmd *c, const struct proto_ctx *ctx)
-{
-    m->plan = PLAN_LOCAL;
-    switch (c->id) {
-    case RESP_CMD_PING:
-        if (m->ntok > 1)
-            return reply_bulk_of(m, &m->tok[1], ctx);
-        return reply_status(m, "+PONG\r\n", ctx);
-    case RESP_CMD_ECHO:
-        return reply_bulk_of(m, &m->tok[1], ctx);
-    case RESP_CMD_QUIT:
-        m->quit = true;
-        return reply_status(m, "+OK\r\n", ctx);
-    case RESP_CMD_AUTH:
-        if (ctx->auth == NULL)
-            return plan_error(m, "ERR Client sent AUTH, but no password is set", ctx);
-        if ((m->ntok == 2 || tok_equals(&m->tok[1], "default")) &&
-            tok_equals(&m->tok[m->ntok - 1], ctx->auth)) {
-            if (ctx->sess != NULL)
-                ctx->sess->authed = true;
-            return reply_status(m, "+OK\r\n", ctx);
-        }
-        if (ctx->sess != NULL)
-            ctx->sess->authed = false;
-        return plan_error(m, "ERR invalid password", ctx);
-    case RESP_CMD_SELECT:
-        if (tok_equals(&m->tok[1], "0"))
-            return reply_status(m, "+OK\r\n", ctx);
-        return plan_error(m, "ERR SELECT is not allowed through the proxy (only DB 0)", ctx);
-    default:
-        return plan_error(m, "ERR unsupported command", ctx);
-    }
 }
 
 static int
@@ -231,12 +94,20 @@ redis_req_plan(struct msg *m, const union parser *p, const struct proto_ctx *ctx
         size_t n = msg_tok_copy(&m->tok[0], 0, name, NAME_MAX_LEN);
         c = resp_cmd_lookup((const uint8_t *)name, n);
     }
-    /* with redis_auth, nothing but AUTH and QUIT before a successful AUTH */
+    /* with redis_auth, nothing but AUTH, HELLO (which may carry AUTH) and QUIT before a
+     * successful AUTH */
     if (ctx->auth != NULL && ctx->sess != NULL && !ctx->sess->authed &&
-        (c == NULL || (c->id != RESP_CMD_AUTH && c->id != RESP_CMD_QUIT)))
+        (c == NULL || (c->id != RESP_CMD_AUTH && c->id != RESP_CMD_HELLO &&
+                       c->id != RESP_CMD_QUIT)))
         return plan_error(m, "NOAUTH Authentication required.", ctx);
+    /* after a refused MULTI nothing is forwarded until EXEC or DISCARD */
+    if (ctx->sess != NULL && ctx->sess->refusing) {
+        if (c != NULL)
+            m->cmd = c->id;
+        return redis_local_refuse(m, c, ctx);
+    }
     if (c == NULL) {
-        printable_name(m, shown, 64);
+        redis_printable(&m->tok[0], shown, 64);
         snprintf(text, sizeof(text), "ERR unsupported command '%s'", shown);
         return plan_error(m, text, ctx);
     }
@@ -244,7 +115,7 @@ redis_req_plan(struct msg *m, const union parser *p, const struct proto_ctx *ctx
     if (!resp_cmd_arity_ok(c, m->ntok))
         return plan_error(m, c->arity_err, ctx);
     if (c->policy == RESP_P_LOCAL)
-        return plan_local(m, c, ctx);
+        return redis_local_plan(m, c, ctx);
 
     if (c->numkeys_at > 0 && c->numkeys_at < m->ntok) {
         if (msg_tok_int(&m->tok[c->numkeys_at], &numkeys) != KM_OK)
@@ -253,7 +124,7 @@ redis_req_plan(struct msg *m, const union parser *p, const struct proto_ctx *ctx
     if (resp_cmd_keys(c, m->ntok, numkeys, &first, &last, &step, &err) != KM_OK)
         return plan_error(m, err != NULL ? err : "ERR syntax error", ctx);
     if (first == 0) {
-        printable_name(m, shown, 64);
+        redis_printable(&m->tok[0], shown, 64);
         lower(shown);
         snprintf(text, sizeof(text), "ERR '%s' without a key cannot be routed by the proxy", shown);
         return plan_error(m, text, ctx);
@@ -347,7 +218,7 @@ frag_push_tok(struct msg *f, const struct tok *t, const struct proto_ctx *ctx)
 
     if (t->aux > 0)
         return msg_out_borrow(f, t->b, t->off, t->aux + t->len + 2);
-    n = resp_head(hdr, '$', t->len);
+    n = redis_head(hdr, '$', t->len);
     if (msg_out_bytes(f, ctx->bp, hdr, n) != KM_OK)
         return KM_ERROR;
     if (t->len > 0 && msg_out_borrow(f, t->b, t->off, t->len) != KM_OK)
@@ -360,7 +231,7 @@ redis_frag(struct msg *f, const struct msg *parent, const uint32_t *keys, uint32
            const struct proto_ctx *ctx)
 {
     char hdr[32];
-    size_t len = resp_head(hdr, '*', 1 + (uint64_t)n * parent->key_step);
+    size_t len = redis_head(hdr, '*', 1 + (uint64_t)n * parent->key_step);
 
     if (msg_out_bytes(f, ctx->bp, hdr, len) != KM_OK)
         return KM_ERROR;
@@ -403,7 +274,7 @@ static int
 merge_error(struct msg *parent, const char *text, const struct proto_ctx *ctx)
 {
     parent->rsp = NULL;
-    return reply_error_text(parent, text, ctx);
+    return redis_reply_error(parent, text, ctx);
 }
 
 static int
@@ -461,7 +332,7 @@ redis_merge(struct msg *parent, const struct proto_ctx *ctx)
         r->type = ':';
         r->ival = sum;
         /* counts of keys (DEL, EXISTS, TOUCH, UNLINK): never negative, but say so if so */
-        n = sum >= 0 ? resp_head(hdr, ':', (uint64_t)sum)
+        n = sum >= 0 ? redis_head(hdr, ':', (uint64_t)sum)
                      : (size_t)snprintf(hdr, sizeof(hdr), ":%lld\r\n", (long long)sum);
         return msg_out_bytes(r, ctx->bp, hdr, n);
     }
@@ -476,7 +347,7 @@ redis_merge(struct msg *parent, const struct proto_ctx *ctx)
         parent->frags[i]->nfrag_done = 0;
     r->type = '*';
     r->ival = nkeys;
-    if (msg_out_bytes(r, ctx->bp, hdr, resp_head(hdr, '*', nkeys)) != KM_OK)
+    if (msg_out_bytes(r, ctx->bp, hdr, redis_head(hdr, '*', nkeys)) != KM_OK)
         return KM_ERROR;
     for (uint32_t k = 0; k < nkeys; k++) {
         struct msg *f = parent->frags[parent->keyfrag[k]];

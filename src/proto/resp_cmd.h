@@ -13,7 +13,7 @@ enum resp_policy {
     RESP_P_MGET,      /* split per server, merge array replies in key order */
     RESP_P_MSET,      /* split per server (key value pairs), reply +OK when all OK */
     RESP_P_SUM,       /* split per server, integer replies summed (DEL UNLINK EXISTS TOUCH) */
-    RESP_P_LOCAL,     /* answered by the proxy: PING, ECHO, QUIT, AUTH, SELECT */
+    RESP_P_LOCAL,     /* answered by the proxy (redis_local.c): PING, HELLO, CLIENT, INFO, MULTI, ... */
 };
 
 /* One id per table entry, in table order: RESP_CMD_GET, RESP_CMD_MGET, ... */

@@ -281,10 +281,11 @@ worker_self(const void *arg, struct proto_self *out)
 struct proto_ctx
 worker_ctx(struct worker *w, struct wpool *wp)
 {
-    struct proto_ctx ctx = { &w->bp, &w->mc, NULL, NULL, NULL, NULL, NULL };
+    struct proto_ctx ctx = { &w->bp, &w->mc, NULL, NULL, NULL, NULL, NULL, 0 };
 
     if (wp != NULL) {
         ctx.auth = wp->pool->cf->redis_auth;
+        ctx.db = wp->pool->cf->redis_db;
         ctx.counts = &wp->st.counts;
         ctx.self = worker_self;
         ctx.self_arg = wp;

@@ -13,7 +13,7 @@ UNSUPPORTED = [
     ("CONFIG", "GET", "x"),
     ("FLUSHALL",),
     ("RANDOMKEY",),
-    ("MULTI",),
+    ("WATCH", "k"),
     ("BLPOP", "somelist", "0"),
     ("SUBSCRIBE", "chan"),
     ("SCRIPT", "FLUSH"),
