@@ -39,12 +39,15 @@ enum plan {
     PLAN_LOCAL,              /* answered by the proxy (PING, ECHO, QUIT, ...) */
     PLAN_ERROR,              /* answered with err_reason; the connection goes on */
     PLAN_DROP,               /* nothing to answer (a skipped empty request) */
+    PLAN_ALL,                /* to every server of the pool: one fragment each, the request as
+                                the client wrote it, each with its server index; the replies are
+                                merged as `merge` says (memcached flush_all: MERGE_OK) */
 };
 
 enum merge {
     MERGE_NONE,
     MERGE_ARRAY,             /* concatenate array elements in key order (MGET) */
-    MERGE_OK,                /* all fragments must say OK (MSET) */
+    MERGE_OK,                /* all fragments must say OK (MSET, memcached flush_all) */
     MERGE_SUM,               /* add the integer replies (DEL, EXISTS, ...) */
     MERGE_VALUES,            /* memcached get: values in key order, one END */
 };

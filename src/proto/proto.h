@@ -62,7 +62,9 @@ struct proto_counts {
     uint64_t get_hits;       /* of those, found (where the proxy sees the reply) */
     uint64_t get_misses;
     uint64_t cmd_set;        /* storage commands */
-    uint64_t cmd_touch;
+    uint64_t cmd_touch;      /* keys touched: touch, and (as memcached counts them) gat/gats keys */
+    uint64_t touch_hits;     /* of those, found (where the proxy sees the reply) */
+    uint64_t touch_misses;
     uint64_t cmd_flush;
 };
 
@@ -92,6 +94,9 @@ struct proto_ctx {
      * fuzzing): the protocol then answers with what it knows. */
     void (*self)(const void *arg, struct proto_self *out);
     const void *self_arg;
+    /* The name of server idx of the pool (as the logs and the stats port name it), NULL when
+     * unknown; called with self_arg. NULL where there is no proxy. */
+    const char *(*server_name)(const void *arg, uint32_t idx);
 };
 
 struct proto {
@@ -119,6 +124,10 @@ struct proto {
      * to the part the client is owed (memcached drops the MN that closes a quiet reply),
      * releasing and holding segments as it does. */
     void (*rsp_done)(struct msg *rsp, const union parser *p);
+    /* Optional: the reply to req, a request sent whole (not a fragment), came from its
+     * server; p still holds what the reply tokenizer found. Count what the protocol counts
+     * of replies into c (memcached's get and touch hits and misses). */
+    void (*rsp_count)(struct proto_counts *c, const struct msg *req, const union parser *p);
     /* Fill frag->out with a request for the parent's keys numbered keys[0..n) (key k is
      * token key_first + k * key_step of the parent). KM_OK or KM_ERROR. */
     int (*frag)(struct msg *frag, const struct msg *parent, const uint32_t *keys, uint32_t n,

@@ -217,6 +217,42 @@ fail:
     forward_fail(w, p, m, why);
 }
 
+/* PLAN_ALL: the request as the client wrote it to every server of the pool, ejected ones
+ * included (memcached flush_all); the merge, once all have answered, names each fragment's
+ * server by its index. */
+static void
+send_all(struct worker *w, struct pool *p, struct msg *m)
+{
+    if (msg_split_init(m, p->nservers, 0) != KM_OK) {
+        forward_fail(w, p, m, "out of memory");
+        return;
+    }
+    for (uint32_t i = 0; i < p->nservers; i++) {
+        struct msg *fr = msg_get(&w->mc);
+        if (fr == NULL || msg_out_borrow(fr, m->raw.b, m->raw.off, m->raw.len) != KM_OK) {
+            /* nothing was sent yet */
+            if (fr != NULL)
+                msg_put(&w->mc, fr);
+            for (uint32_t f = 0; f < m->nfrag; f++)
+                msg_put(&w->mc, m->frags[f]);
+            m->nfrag = 0;
+            msg_split_free(m);
+            forward_fail(w, p, m, "out of memory");
+            return;
+        }
+        m->frags[i] = fr;
+        m->nfrag = i + 1;
+        fr->parent = m;
+        fr->cmd = m->cmd;
+        fr->noreply = m->noreply;
+        fr->server = (int32_t)i;
+    }
+    p->st.fragments += m->nfrag;
+    msg_drop_input(m);
+    for (uint32_t i = 0; i < m->nfrag; i++)
+        upstream_send(w, &p->servers[i], m->frags[i]);
+}
+
 /* The one server all of m's keys map to; -3 when they map to several, -1 when no server
  * is live, -2 when out of memory. */
 static int
@@ -292,6 +328,10 @@ forward_request(struct client *cl, struct msg *m)
 
     case PLAN_SPLIT:
         split(w, p, m);
+        return;
+
+    case PLAN_ALL:
+        send_all(w, p, m);
         return;
     }
 }

@@ -204,6 +204,8 @@ on_reply(void *arg, struct msg *rsp)
         return conn_go_on(c);
     }
     pool_server_ok(c->pool, s);
+    if (req->parent == NULL && c->pool->proto->rsp_count != NULL)
+        c->pool->proto->rsp_count(&c->pool->st.counts, req, &c->in->rd.ps);
 
     /* a whole request's reply goes back as it came; a fragment's waits for the merge */
     if (req->parent == NULL && msg_out_borrow(rsp, rsp->raw.b, rsp->raw.off, rsp->raw.len) != KM_OK) {

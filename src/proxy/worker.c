@@ -187,16 +187,26 @@ worker_self(const void *arg, struct proto_self *out)
     out->counts = p->st.counts;
 }
 
+/* Server idx of the pool arg, as the logs and the stats port name it. */
+static const char *
+worker_server_name(const void *arg, uint32_t idx)
+{
+    const struct pool *p = arg;
+
+    return idx < p->nservers ? p->servers[idx].ident : NULL;
+}
+
 struct proto_ctx
 worker_ctx(struct worker *w, struct pool *p)
 {
-    struct proto_ctx ctx = { &w->bp, &w->mc, NULL, NULL, NULL, NULL, NULL };
+    struct proto_ctx ctx = { &w->bp, &w->mc, NULL, NULL, NULL, NULL, NULL, NULL };
 
     if (p != NULL) {
         ctx.auth = p->cf->redis_auth;
         ctx.counts = &p->st.counts;
         ctx.self = worker_self;
         ctx.self_arg = p;
+        ctx.server_name = worker_server_name;
     }
     return ctx;
 }
