@@ -129,6 +129,10 @@ void msg_put(struct msgcache *mc, struct msg *m);
  * keyfrag for nkeys keys. KM_OK or KM_ERROR (out of memory). msg_put frees them. */
 int msg_split_init(struct msg *m, uint32_t maxfrag, uint32_t nkeys);
 void msg_split_free(struct msg *m);
+/* PLAN_ALL: n fragments of m, fragment i for server i, each with m's raw bytes as its out
+ * (borrowed) and m's command and noreply; m->nfrag = n. KM_OK, or KM_ERROR (out of memory)
+ * with no fragment left. */
+int msg_split_all(struct msg *m, uint32_t n, struct msgcache *mc);
 /* Append a token; KM_OK or KM_ERROR (out of memory). Grows with what has arrived only. */
 int msg_tok_push(struct msg *m, const struct tok *t);
 /* Append a span to out, taking over the reference the caller holds; KM_OK or KM_ERROR,

@@ -223,29 +223,9 @@ fail:
 static void
 send_all(struct worker *w, struct pool *p, struct msg *m)
 {
-    if (msg_split_init(m, p->nservers, 0) != KM_OK) {
+    if (msg_split_all(m, p->nservers, &w->mc) != KM_OK) {
         forward_fail(w, p, m, "out of memory");
         return;
-    }
-    for (uint32_t i = 0; i < p->nservers; i++) {
-        struct msg *fr = msg_get(&w->mc);
-        if (fr == NULL || msg_out_borrow(fr, m->raw.b, m->raw.off, m->raw.len) != KM_OK) {
-            /* nothing was sent yet */
-            if (fr != NULL)
-                msg_put(&w->mc, fr);
-            for (uint32_t f = 0; f < m->nfrag; f++)
-                msg_put(&w->mc, m->frags[f]);
-            m->nfrag = 0;
-            msg_split_free(m);
-            forward_fail(w, p, m, "out of memory");
-            return;
-        }
-        m->frags[i] = fr;
-        m->nfrag = i + 1;
-        fr->parent = m;
-        fr->cmd = m->cmd;
-        fr->noreply = m->noreply;
-        fr->server = (int32_t)i;
     }
     p->st.fragments += m->nfrag;
     msg_drop_input(m);

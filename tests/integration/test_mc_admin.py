@@ -305,19 +305,19 @@ def test_flush_all_names_the_failed_servers(mc_env):
     assert len(keys) > 5
     want = b"SERVER_ERROR flush_all failed on server 127.0.0.1:%d: Connection refused\r\n" % dead[0]
     assert r.call(b"flush_all\r\n", len(want)) == want
-    # the live ones were flushed all the same, and the connection goes on
+    # the live ones were flushed all the same, and the connection goes on (a key of a
+    # live server: version might go to the dead one)
     assert held_keys(backends, keys) == [0, 0]
-    assert r.call(b"version\r\n", marker=b"\r\n").startswith(b"VERSION 1.")
+    assert r.call(b"get %s\r\n" % keys[0], 5) == b"END\r\n"
 
     # two down: both named, in the pool's order
     backends[1].stop()
-    want = (b"SERVER_ERROR flush_all failed on server 127.0.0.1:%d: Connection closed by server; "
-            b"server 127.0.0.1:%d: Connection refused\r\n" % (backends[1].port, dead[0]))
+    # (the first time, the proxy may still hold its connection to the stopped one: then the
+    # reason is what that connection met, closed or reset, instead of a refused connect)
     got = r.call(b"flush_all\r\n", marker=b"\r\n")
-    if got != want:
-        # the proxy may have seen the close before sending: then it could not connect
-        want = want.replace(b"Connection closed by server", b"Connection refused")
-    assert got == want
+    assert re.match(rb"SERVER_ERROR flush_all failed on server 127\.0\.0\.1:%d: Connection "
+                    rb"(refused|closed by server|reset by server); server 127\.0\.0\.1:%d: "
+                    rb"Connection refused\r\n$" % (backends[1].port, dead[0]), got), got
     got = r.call(b"flush_all\r\n", marker=b"\r\n")
     assert got == (b"SERVER_ERROR flush_all failed on server 127.0.0.1:%d: Connection refused; "
                    b"server 127.0.0.1:%d: Connection refused\r\n" % (backends[1].port, dead[0]))
