@@ -15,7 +15,7 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1}"
 
 cd "$(dirname "$0")/.."
 
-TARGETS="fuzz_resp_req fuzz_resp_rsp fuzz_mc_req fuzz_mc_rsp fuzz_redis_msg fuzz_conf"
+TARGETS="fuzz_resp_req fuzz_resp_rsp fuzz_mc_req fuzz_mc_rsp fuzz_redis_msg fuzz_mc_msg fuzz_conf"
 CC_FUZZ="${FUZZ_CC:-clang}"
 CFLAGS_FUZZ="-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
  -fno-sanitize-recover=all -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
@@ -27,6 +27,9 @@ sources() {
     fuzz_resp_req|fuzz_resp_rsp) echo "src/proto/resp.c" ;;
     fuzz_mc_req|fuzz_mc_rsp)     echo "src/proto/mc.c src/core/common.c" ;;
     fuzz_redis_msg)              echo "src/proto/redis.c src/proto/redis_local.c src/proto/resp.c src/proto/resp_cmd.c
+                                       src/proto/msg.c src/proto/proto.c src/proto/reader.c src/core/buf.c
+                                       src/core/common.c" ;;
+    fuzz_mc_msg)                 echo "src/proto/memcache.c src/proto/memcache_admin.c src/proto/mc.c
                                        src/proto/msg.c src/proto/proto.c src/proto/reader.c src/core/buf.c
                                        src/core/common.c" ;;
     fuzz_conf)                   echo "src/config/conf.c src/config/conf_yaml.c src/route/hash.c
@@ -45,7 +48,7 @@ libs() {
 # Largest input per target: room for pipelines and for messages across several segments.
 max_len() {
     case "$1" in
-    fuzz_redis_msg) echo 8192 ;;
+    fuzz_redis_msg|fuzz_mc_msg) echo 8192 ;;
     *) echo 4096 ;;
     esac
 }
@@ -60,7 +63,7 @@ build() {
         if [ ! -x "$bin" ]; then
             stale=1
         else
-            for f in $src fuzz/fuzz_util.h src/*/*.h fuzz/fuzz.sh; do
+            for f in $src fuzz/fuzz_util.h fuzz/fuzz_msg.h src/*/*.h fuzz/fuzz.sh; do
                 if [ "$f" -nt "$bin" ]; then stale=1; break; fi
             done
         fi

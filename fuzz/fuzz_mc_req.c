@@ -14,6 +14,7 @@
  *  - at DONE the first word is the command's name, the line ends with '\n' within its
  *    bound, and a storage request is its line, vlen bytes and "\r\n";
  *  - a recoverable ERROR consumed the bad request through its '\n' (or its skipped block);
+ *  - the binary-protocol refusal comes at a request's first byte, 0x80, consuming nothing;
  *  - DONE and ERROR are sticky and consume nothing.
  */
 
@@ -170,9 +171,13 @@ run(const uint8_t *in, size_t len, enum fz_mode mode, struct fz_log *lg, void *c
             continue;
         }
         FZ_CHECK(ev == MC_EV_ERROR, "unknown event %d", ev);
-        FZ_CHECK(p.err != NULL && (strncmp(p.err, "ERROR", 5) == 0 ||
+        if (p.err == mc_err_binary)
+            FZ_CHECK(!p.recoverable && ml == 0 && n > used && buf[used] == MC_BINARY_MAGIC,
+                     "binary protocol refused after %llu bytes, at byte 0x%02x",
+                     (unsigned long long)ml, n > used ? buf[used] : 0);
+        FZ_CHECK(p.err == mc_err_binary || (p.err != NULL && (strncmp(p.err, "ERROR", 5) == 0 ||
                                    strncmp(p.err, "CLIENT_ERROR ", 13) == 0 ||
-                                   strncmp(p.err, "SERVER_ERROR ", 13) == 0),
+                                   strncmp(p.err, "SERVER_ERROR ", 13) == 0)),
                  "error reply '%s'", p.err ? p.err : "(null)");
         {
             struct mc_tok dummy;

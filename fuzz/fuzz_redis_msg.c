@@ -1,5 +1,5 @@
 /* fuzz/fuzz_redis_msg.c: libFuzzer target for the Redis message path: segment chains, planning, fragments and merges. */
-#include "fuzz_util.h"
+#include "fuzz_msg.h"
 
 #include "core/buf.h"
 #include "core/common.h"
@@ -44,47 +44,6 @@
 #define FZ_SERVER_LIES 3
 #endif
 
-/* A byte string that grows. */
-struct bytes {
-    uint8_t *p;
-    size_t n, cap;
-};
-
-static void
-bytes_add(struct bytes *b, const void *p, size_t n)
-{
-    if (b->n + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->n + n)
-            cap *= 2;
-        uint8_t *q = realloc(b->p, cap);
-        if (q == NULL)
-            abort();
-        b->p = q;
-        b->cap = cap;
-    }
-    if (n > 0 && p != NULL)
-        memcpy(b->p + b->n, p, n);   /* p NULL: just reserve */
-    b->n += n;
-}
-
-static void
-bytes_fmt(struct bytes *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-bytes_fmt(struct bytes *b, const char *fmt, ...)
-{
-    char tmp[64];
-    va_list ap;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-    va_end(ap);
-    FZ_CHECK(n > 0 && (size_t)n < sizeof(tmp), "format overflow");
-    bytes_add(b, tmp, (size_t)n);
-}
-
 struct world {
     const struct proto *pr;
     struct bufpool bp;
@@ -106,50 +65,17 @@ struct world {
     struct bytes wire2;
 
     /* replies the server side still owes, oldest first (the in-flight FIFO) */
-    struct msg *fifo[64];
-    uint32_t fifo_head, fifo_n;
+    struct fz_server srv;    /* the requests the server side still owes replies to */
     bool closed;             /* the client connection was closed (QUIT, bad request) */
 };
 
 /* --------------------------------------------------------------- writing out */
 
-/* What the core would write for m: its out spans gathered by span_iov into at most four
- * iovecs at a time (as a writev), checked against span_copy. Left in w->wire. */
+/* What the core would write for m (fuzz_msg.h), left in w->wire. */
 static void
 write_out(struct world *w, const struct msg *m)
 {
-    struct iovec iov[4];
-    int niov = 0;
-    uint64_t total = 0;
-
-    w->wire.n = 0;
-    w->wire2.n = 0;
-    for (uint32_t i = 0; i < m->nout; i++) {
-        const struct span *s = &m->out[i];
-        uint64_t skip = 0;
-
-        FZ_CHECK(s->b != NULL || s->len == 0, "out span %u without a segment", i);
-        /* span_copy reference */
-        size_t at = w->wire2.n;
-        bytes_add(&w->wire2, NULL, (size_t)s->len);
-        FZ_CHECK(span_copy(s, 0, w->wire2.p + at, (size_t)s->len) == s->len, "span_copy short");
-        total += s->len;
-        while (skip < s->len) {
-            uint64_t got = span_iov(s, skip, iov, (int)KM_ARRAY_LEN(iov), &niov);
-            skip += got;
-            if (skip < s->len || niov == (int)KM_ARRAY_LEN(iov)) {
-                for (int k = 0; k < niov; k++)
-                    bytes_add(&w->wire, iov[k].iov_base, iov[k].iov_len);
-                niov = 0;
-            }
-        }
-    }
-    for (int k = 0; k < niov; k++)
-        bytes_add(&w->wire, iov[k].iov_base, iov[k].iov_len);
-    FZ_CHECK(total == m->outlen, "outlen %llu, spans hold %llu", (unsigned long long)m->outlen,
-             (unsigned long long)total);
-    FZ_CHECK(w->wire.n == w->wire2.n && memcmp(w->wire.p, w->wire2.p, w->wire.n) == 0,
-             "span_iov gives %zu bytes, span_copy %zu (or different ones)", w->wire.n, w->wire2.n);
+    fz_write_out(&w->wire, &w->wire2, m);
 }
 
 /* s[0..n) is exactly one well-formed RESP reply; its type and value. */
@@ -217,24 +143,12 @@ synth_value(struct world *w, struct bytes *b, const uint8_t *k, size_t kl)
     }
 }
 
-/* Feed bytes to the server side in PRNG-sized reads and tokenize after each read. */
-static void server_read(struct world *w, const uint8_t *p, size_t n);
-
 /* -------------------------------------------------------------- tokenizing */
 
 static void on_request(struct world *w, struct msg *m, uint64_t start);
-static void on_reply(struct world *w, struct msg *rsp);
+static void on_reply(void *arg, struct msg *req, struct msg *rsp);
 
 /* The reader's callbacks, as the core's connections have them (src/proxy/conn.c). */
-static struct msg *
-fz_answers(void *arg)
-{
-    struct world *w = arg;
-
-    FZ_CHECK(w->fifo_n > 0, "the server side has bytes with no request in flight");
-    return w->fifo[w->fifo_head];
-}
-
 static int
 fz_request(void *arg, struct msg *m)
 {
@@ -242,13 +156,6 @@ fz_request(void *arg, struct msg *m)
 
     on_request(w, m, w->cl.cur_start);
     return w->closed ? KM_ERROR : KM_OK;
-}
-
-static int
-fz_reply(void *arg, struct msg *m)
-{
-    on_reply(arg, m);
-    return KM_OK;
 }
 
 /* a bad request closes the client */
@@ -262,45 +169,13 @@ fz_bad_request(void *arg, const char *why, bool recoverable)
     return KM_ERROR;
 }
 
-/* the synthesised replies are all well-formed */
-static int
-fz_bad_reply(void *arg, const char *why, bool recoverable)
-{
-    FZ_CHECK(false, "a synthesised reply did not parse: %s", why);
-    return KM_ERROR;
-}
-
 static const struct reader_ops client_ops = { NULL, fz_request, fz_bad_request };
-static const struct reader_ops server_ops = { fz_answers, fz_reply, fz_bad_reply };
 
-/* After a read: an idle side holds no segment (conn_read does the same). */
+/* The server side answers reqs[0..n) with the bytes p[0..len). */
 static void
-maybe_idle(struct world *w, struct reader *r, bool is_req)
+serve(struct world *w, struct msg *const *reqs, uint32_t n, const uint8_t *p, size_t len)
 {
-    if (reader_idle(r, &w->env, is_req) && r->in.head != NULL)
-        chain_release(&r->in);
-}
-
-static void
-server_read(struct world *w, const uint8_t *p, size_t n)
-{
-    size_t off = 0;
-
-    while (off < n) {
-        size_t room;
-        uint8_t *dst = chain_space(&w->sv.in, &w->bp, &room);
-        FZ_CHECK(dst != NULL && room > 0, "chain_space gave no room");
-        size_t k = fz_chunk_len(&w->rng, n - off);
-        if (k == 0)
-            k = 1;
-        if (k > room)
-            k = room;
-        memcpy(dst, p + off, k);
-        chain_commit(&w->sv.in, k);
-        off += k;
-        (void)reader_parse(&w->sv, &w->env, false, &server_ops, w);
-        maybe_idle(w, &w->sv, false);
-    }
+    fz_serve(&w->srv, &w->sv, &w->env, &w->bp, &w->rng, reqs, n, p, len);
 }
 
 /* ------------------------------------------------------------ the requests */
@@ -355,11 +230,8 @@ serve_whole(struct world *w, struct msg *m, uint64_t start)
 
     check_whole(w, m, start);
     synth_value(w, &rsp, (const uint8_t *)"v", 1);
-    w->fifo_head = 0;
-    w->fifo_n = 1;
-    w->fifo[0] = m;
-    server_read(w, rsp.p, rsp.n);
-    FZ_CHECK(w->fifo_n == 0 && m->rsp != NULL, "no reply paired with the request");
+    serve(w, &m, 1, rsp.p, rsp.n);
+    FZ_CHECK(m->rsp != NULL, "no reply paired with the request");
     write_out(w, m->rsp);
     FZ_CHECK(w->wire.n == rsp.n && memcmp(w->wire.p, rsp.p, rsp.n) == 0,
              "a passed-through reply differs from the server's");
@@ -395,34 +267,14 @@ split(struct world *w, struct msg *m, uint64_t start)
         return;
     }
 
-    /* key numbers grouped by fragment, client order within each (as forward.c) */
-    uint32_t *keys = malloc(nkeys * sizeof(*keys));
-    uint32_t *kstart = calloc(nfrag + 1, sizeof(*kstart));
-    uint32_t *fill = calloc(nfrag, sizeof(*fill));
-    FZ_CHECK(keys && kstart && fill, "malloc");
-    for (uint32_t k = 0; k < nkeys; k++)
-        kstart[m->keyfrag[k] + 1]++;
-    for (uint32_t f = 0; f < nfrag; f++)
-        kstart[f + 1] += kstart[f];
-    for (uint32_t k = 0; k < nkeys; k++) {
-        uint32_t f = m->keyfrag[k];
-        keys[kstart[f] + fill[f]++] = k;
-    }
+    /* the fragments, with their keys grouped, client order within each (as forward.c) */
+    uint32_t *keys, *kstart;
+    fz_make_frags(m, nfrag, w->pr, &w->ctx, &w->mc, &keys, &kstart);
 
     /* what each fragment must say: the command, then its keys (with values) */
     uint32_t step = m->key_step;
     uint64_t (*want)[2] = malloc((1 + (size_t)nkeys * step) * nfrag * sizeof(*want));
     FZ_CHECK(want != NULL, "malloc");
-    for (uint32_t f = 0; f < nfrag; f++) {
-        struct msg *fr = msg_get(&w->mc);
-        FZ_CHECK(fr != NULL, "msg_get");
-        m->frags[f] = fr;
-        m->nfrag = f + 1;
-        fr->parent = m;
-        fr->cmd = m->cmd;
-        FZ_CHECK(w->pr->frag(fr, m, keys + kstart[f], kstart[f + 1] - kstart[f], &w->ctx) == KM_OK,
-                 "frag failed");
-    }
     /* expected arguments, taken before the parent's input goes */
     uint64_t (*wp)[2] = want;
     for (uint32_t f = 0; f < nfrag; f++) {
@@ -538,12 +390,8 @@ split(struct world *w, struct msg *m, uint64_t start)
     }
     free(kel);
 
-    w->fifo_head = 0;
-    w->fifo_n = nfrag;
-    for (uint32_t f = 0; f < nfrag; f++)
-        w->fifo[f] = m->frags[f];
-    server_read(w, all.p, all.n);
-    FZ_CHECK(w->fifo_n == 0 && m->rsp != NULL, "replies missing: %u in flight", w->fifo_n);
+    serve(w, m->frags, nfrag, all.p, all.n);
+    FZ_CHECK(m->rsp != NULL, "no merged reply");
 
     /* the merged reply */
     char type;
@@ -598,30 +446,14 @@ split(struct world *w, struct msg *m, uint64_t start)
     free(all.p);
     free(keys);
     free(kstart);
-    free(fill);
 }
 
 static void
 on_request(struct world *w, struct msg *m, uint64_t start)
 {
-    uint8_t tmp[256];
-
     /* the message's bytes and tokens are the client's */
-    FZ_CHECK(start + m->raw.len <= w->len, "message past the input");
-    for (uint64_t off = 0; off < m->raw.len; off += sizeof(tmp)) {
-        size_t got = span_copy(&m->raw, off, tmp, sizeof(tmp));
-        FZ_CHECK(got == KM_MIN(sizeof(tmp), m->raw.len - off), "span_copy gave %zu", got);
-        FZ_CHECK(memcmp(tmp, w->stream + start + off, got) == 0, "raw bytes differ at %llu",
-                 (unsigned long long)(start + off));
-    }
+    fz_check_msg(m, w->stream, w->len, start);
     FZ_CHECK(m->ntok > 0, "request without tokens");
-    for (uint32_t i = 0; i < m->ntok; i++) {
-        const struct tok *t = &m->tok[i];
-        FZ_CHECK(t->kpos + t->aux + t->len <= m->raw.len, "token %u past its message", i);
-        size_t got = msg_tok_copy(t, 0, tmp, sizeof(tmp));
-        FZ_CHECK(got == KM_MIN(t->len, sizeof(tmp)) &&
-                 memcmp(tmp, w->stream + tok_data_at(t, start), got) == 0, "token %u bytes differ", i);
-    }
 
     FZ_CHECK(w->pr->req_plan(m, &w->cl.ps, &w->ctx) == KM_OK, "req_plan failed");
     switch (m->plan) {
@@ -665,12 +497,11 @@ on_request(struct world *w, struct msg *m, uint64_t start)
     msg_put(&w->mc, m);
 }
 
+/* The reply to req came (fuzz_msg.h's server side): as upstream.c on_reply does. */
 static void
-on_reply(struct world *w, struct msg *rsp)
+on_reply(void *arg, struct msg *req, struct msg *rsp)
 {
-    FZ_CHECK(w->fifo_n > 0, "reply without a request");
-    struct msg *req = w->fifo[w->fifo_head++];
-    w->fifo_n--;
+    struct world *w = arg;
 
     if (req->parent == NULL) {
         /* a whole request's reply goes back as it came (upstream.c on_reply) */
@@ -739,41 +570,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     w->env.mc = &w->mc;
     reader_init(&w->cl);
     reader_init(&w->sv);
+    w->srv.reply = on_reply;
+    w->srv.owner = w;
     reader_req_start(&w->cl, &w->env);
 
     /* the client's reads */
-    size_t off = 0;
-    while (off < w->len && !w->closed) {
-        size_t room;
-        uint8_t *dst = chain_space(&w->cl.in, &w->bp, &room);
-        FZ_CHECK(dst != NULL && room > 0, "chain_space gave no room");
-        size_t k = fz_chunk_len(&w->rng, w->len - off);
-        if (k == 0)
-            k = 1;
-        if (k > room)
-            k = room;
-        memcpy(dst, w->stream + off, k);
-        chain_commit(&w->cl.in, k);
-        off += k;
-        (void)reader_parse(&w->cl, &w->env, true, &client_ops, w);
-        if (!w->closed)
-            maybe_idle(w, &w->cl, true);
-    }
+    fz_reader_feed(&w->cl, &w->env, &w->bp, &w->rng, true, &client_ops, w, w->stream, w->len,
+                   &w->closed);
 
-    /* the connection goes: release everything, then nothing may be left */
-    reader_release(&w->cl, &w->mc);
-    FZ_CHECK(w->sv.cur == NULL && w->fifo_n == 0, "server side not idle");
-    reader_release(&w->sv, &w->mc);
-    FZ_CHECK(w->mc.nlive == 0, "%llu messages leaked", (unsigned long long)w->mc.nlive);
-    FZ_CHECK(w->bp.nlive - w->bp.nfree == (w->bp.scratch != NULL ? 1u : 0u),
-             "segments: %llu live, %u free, scratch %s", (unsigned long long)w->bp.nlive, w->bp.nfree,
-             w->bp.scratch != NULL ? "held" : "none");
-    FZ_CHECK(w->bp.scratch == NULL || w->bp.scratch->refs == 1, "scratch segment has %u references",
-             w->bp.scratch->refs);
-    bufpool_destroy(&w->bp);
-    FZ_CHECK(w->bp.nlive == 0, "%llu segments left after bufpool_destroy",
-             (unsigned long long)w->bp.nlive);
-    msgcache_destroy(&w->mc);
+    fz_finish(&w->cl, &w->sv, &w->srv, &w->bp, &w->mc);
     proto_session_clear(&w->sess);
     free(w->wire.p);
     free(w->wire2.p);

@@ -403,6 +403,9 @@ def mc_corpus():
         write("fuzz_mc_req", "quiet", b"mg a v q\r\nmg b v q\r\nmn\r\n")
         write("fuzz_mc_req", "base64", b"mg Zm9v b v\r\n")
         write("fuzz_mc_req", "lf_only", b"get a b\nset k 0 0 1\nx\r\n")
+        write("fuzz_mc_req", "admin", b"stats\r\nstats reset\r\nstats items\r\nverbosity 1 noreply\r\n"
+              b"flush_all 10 noreply\r\nflush_all x\r\nverbosity\r\n")
+        write("fuzz_mc_req", "binary_after_text", b"get a\r\n\x80\x00\x00\x03\x00\x00\x00\x00")
         write("fuzz_mc_rsp", "values_pipe", bytes([ids["MC_GET"]]) +
               b"VALUE a 0 1\r\nx\r\nEND\r\nVALUE b 5 2 77\r\nyy\r\nEND\r\nEND\r\n")
         write("fuzz_mc_rsp", "server_error_mid", bytes([ids["MC_GETS"]]) +
@@ -469,11 +472,37 @@ def conf_corpus():
         write("fuzz_conf", n, text.encode())
 
 
+def mc_msg_corpus():
+    """Request streams for fuzz_mc_msg (composed: the target plays the servers)."""
+    clean("fuzz_mc_msg")
+    streams = {
+        "multiget": b"get a b c d e f\r\ngets a bb ccc\r\ngat 10 x y z\r\ngats 0 p q\r\n",
+        "multiget_many": b"get " + b" ".join(b"key:%d" % i for i in range(80)) + b"\r\n",
+        "single": b"get a\r\nset a 0 0 1\r\nx\r\nadd b 1 2 2 noreply\r\nyy\r\nincr n 5\r\n"
+                  b"delete a\r\ntouch a 10\r\nversion\r\n",
+        "meta": b"mg a v k\r\nmg b v q\r\nms c 2 T0\r\nhi\r\nmd c q\r\nma n q\r\nme a\r\nmn\r\n",
+        "admin": b"stats\r\nstats reset\r\nstats items\r\nstats bogus\r\nverbosity 1\r\n"
+                 b"verbosity noreply\r\nflush_all\r\nflush_all 10 noreply\r\nflush_all x\r\n",
+        "flush": b"flush_all\r\nflush_all 0\r\nflush_all noreply\r\n",
+        "errors": b"bogus\r\nget\r\nset a x 0 1\r\nx\r\nmg Zm9v b v\r\nget a\x01b\r\n",
+        "binary": b"get a b\r\n\x80\x00\x00\x03\x00\x00\x00\x00",
+        "bad_chunk": b"set a 0 0 1\r\nxy\r\nget a\r\n",
+        "quit": b"get a b\r\nquit\r\nget c\r\n",
+        "too_large": b"set a 0 0 100\r\n" + b"v" * 100 + b"\r\nget a b\r\n",
+    }
+    # config byte: bits 0-1 = 0 odd segment size, bits 2-4 server count, 0x20 counters,
+    # 0x40 the proxy's figures (0x60 both, and values over 64 bytes refused), 0x80 server names
+    cfgs = [0xe1, 0x25, 0xa9, 0x0d, 0x60, 0x71, 0xf4]
+    for i, (name, data) in enumerate(sorted(streams.items())):
+        write("fuzz_mc_msg", name, bytes([cfgs[i % len(cfgs)]]) + data)
+
+
 def main():
     os.makedirs(os.path.join(CORPUS, "fuzz_conf"), exist_ok=True)
     redis_corpus()
     redis_msg_corpus()
     mc_corpus()
+    mc_msg_corpus()
     conf_corpus()
     for t in sorted(os.listdir(CORPUS)):
         print("%-16s %3d files" % (t, len(os.listdir(os.path.join(CORPUS, t)))))

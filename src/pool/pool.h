@@ -11,6 +11,8 @@
  *                       worker, the ejection and its retry time decided once (atomics)
  *   pool->nclients      the pool's clients, against client_connections (atomic)
  *   pool->server_ejects the ejections so far (atomic)
+ *   pool->counts_base   the protocol counters' sum at the last memcached `stats reset`
+ *                       (each counter an atomic word, stored by the worker that got it)
  *
  * What a worker keeps per pool and per server (its connections, its counters, its
  * listener) is the worker's own: see struct wpool and struct wserver in proxy/proxy.h.
@@ -87,6 +89,8 @@ struct pool {
     struct pub_domain *pub;        /* where replaced rings wait for the readers; NULL: one thread */
     _Atomic uint32_t nclients;     /* client connections open, all workers */
     _Atomic uint64_t server_ejects;
+    struct proto_counts counts_base;   /* the protocol counters at the last `stats reset`
+                                          (memcached), stored by whichever worker got it */
 };
 
 /* Build a pool from its config: servers resolved (hostnames looked up now), routing built.

@@ -5,6 +5,7 @@
  *        +---- ' ' ends a token (a key is reported: KEY) ----+
  *        v                                                   |
  *   +-> RQ_LINE -- other bytes: token bytes, judged by role -+
+ *   |      |-- 0x80 as a request's first byte (binary protocol) ----> RQ_FAIL (not recoverable)
  *   |      |   '\r' is held back (cr) until the next byte: '\n' ends the line,
  *   |      |   anything else makes it a line byte
  *   |      |-- line bound reached without '\n' ----------------------> RQ_FAIL (line too long)
@@ -78,7 +79,8 @@ enum {
     SY_META,     /* mg|md|ma <key> <flag>* */
     SY_ME,       /* me <key> <flag>* */
     SY_MS,       /* ms <key> <datalen> <flag>* */
-    SY_NOKEY,    /* version, quit, mn, verbosity, flush_all, stats: arguments ignored */
+    SY_NOKEY,    /* version, quit, mn, stats: arguments ignored (stats: the first is its subcommand) */
+    SY_ADMIN,    /* verbosity <level> [noreply], flush_all [<delay>] [noreply] */
 };
 
 /* What a request token is. */
@@ -93,6 +95,7 @@ enum {
     RL_DELTA,    /* incr/decr delta: unsigned 64-bit */
     RL_NOREPLY,  /* the optional last argument: "noreply" or ignored */
     RL_DELARG,   /* delete's optional "0" and "noreply" */
+    RL_NUMARG,   /* verbosity's level, flush_all's delay (or a lone "noreply"): judged at the line's end */
     RL_MFLAG,    /* a meta flag, passed through */
     RL_EXTRA,    /* one argument too many */
     RL_IGNORE,   /* arguments nobody reads */
@@ -141,8 +144,8 @@ static const struct cmd_info cmd_tab[MC_CMD_COUNT] = {
                          RW(MC_RW_MN) },
     [MC_MN]          = { "mn",        2, SY_NOKEY,    false, RW(MC_RW_MN) },
     [MC_ME]          = { "me",        2, SY_ME,       false, RW(MC_RW_ME) | RW(MC_RW_EN) },
-    [MC_VERBOSITY]   = { "verbosity", 9, SY_NOKEY,    false, RW(MC_RW_OK) },
-    [MC_FLUSH_ALL]   = { "flush_all", 9, SY_NOKEY,    false, RW(MC_RW_OK) },
+    [MC_VERBOSITY]   = { "verbosity", 9, SY_ADMIN,    false, RW(MC_RW_OK) },
+    [MC_FLUSH_ALL]   = { "flush_all", 9, SY_ADMIN,    false, RW(MC_RW_OK) },
     [MC_STATS]       = { "stats",     5, SY_NOKEY,    false, RW(MC_RW_STAT) | RW(MC_RW_END) },
 };
 
@@ -168,12 +171,20 @@ static const char ERR_CHUNK[] = "CLIENT_ERROR bad data chunk";
 static const char ERR_LINE[] = "CLIENT_ERROR line too long";
 static const char ERR_TOO_LARGE[] = "SERVER_ERROR object too large for cache";
 
+const char mc_err_binary[] = "binary protocol not supported";
+
 const char *
 mc_cmd_name(enum mc_cmd cmd)
 {
     if ((unsigned)cmd >= MC_CMD_COUNT)
         return cmd_tab[MC_CMD_UNKNOWN].name;
     return cmd_tab[cmd].name;
+}
+
+bool
+mc_cmd_has_data(enum mc_cmd cmd)
+{
+    return (unsigned)cmd < MC_CMD_COUNT && cmd_tab[cmd].data;
 }
 
 /* A byte no key may hold: memcached's text protocol delimits keys by spaces and the
@@ -292,9 +303,12 @@ req_role(const struct mc_req_parser *p, uint32_t i)
         return i == 1 ? RL_KEY : RL_MFLAG;
     case SY_MS:
         return i == 1 ? RL_KEY : i == 2 ? RL_BYTES : RL_MFLAG;
+    case SY_ADMIN: {
+        static const uint8_t r[] = { RL_WORD, RL_NUMARG, RL_NOREPLY };
+        return i < KM_ARRAY_LEN(r) ? r[i] : RL_EXTRA;
+    }
     default:
-        /* verbosity and flush_all take a trailing "noreply" too; nobody reads the rest */
-        return p->cmd == MC_VERBOSITY || p->cmd == MC_FLUSH_ALL ? RL_NOREPLY : RL_IGNORE;
+        return RL_IGNORE;
     }
 }
 
@@ -334,6 +348,11 @@ req_tok_byte(struct mc_req_parser *p, uint8_t c, uint64_t pos)
         if (key_byte_bad(c))
             p->bad = true;
         break;
+    case RL_NUMARG:
+        /* a number, or "noreply" where it is the last token */
+        if (p->wlen < sizeof(p->word))
+            p->word[p->wlen++] = (char)c;
+        /* fall through */
     case RL_FLAGS:
     case RL_EXPTIME:
     case RL_TEXPTIME:
@@ -366,6 +385,10 @@ req_tok_end(struct mc_req_parser *p)
     bool report = false;
 
     p->in_tok = false;
+    if (p->ntok == 1) {
+        p->arg.pos = p->tok_pos;
+        p->arg.len = (uint32_t)p->tok_len;
+    }
     switch (p->role) {
     case RL_WORD:
         p->cmd_pos = p->tok_pos;
@@ -406,6 +429,13 @@ req_tok_end(struct mc_req_parser *p)
     case RL_CASID:
         if (!req_num_ok(p) || p->neg)
             req_problem(p, ERR_FORMAT);
+        break;
+    case RL_NUMARG:
+        /* memcached 1.6.18: a level is unsigned (64-bit), a delay signed (64-bit) */
+        p->arg_ok = req_num_ok(p) &&
+                    (p->cmd == MC_VERBOSITY ? !p->neg
+                                            : p->num <= (p->neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX));
+        p->noreply = req_word_is(p, "noreply");
         break;
     case RL_DELTA:
         if (!req_num_ok(p) || p->neg)
@@ -490,6 +520,15 @@ req_eol(struct mc_req_parser *p)
             else if (n < 3)
                 req_problem(p, ERR_FORMAT);
             break;
+        case SY_ADMIN:
+            /* as memcached 1.6.18: "verbosity" alone is ERROR, a bad level CLIENT_ERROR bad
+             * command line format, a bad delay CLIENT_ERROR invalid exptime argument (both
+             * silenced by noreply); a lone "noreply" is flush_all's, not a delay */
+            if (p->cmd == MC_VERBOSITY && n < 2)
+                req_count_problem(p);
+            else if (n >= 2 && !p->arg_ok && !(p->cmd == MC_FLUSH_ALL && n == 2 && p->noreply))
+                req_problem(p, p->cmd == MC_VERBOSITY ? ERR_FORMAT : ERR_EXPTIME);
+            break;
         case SY_DELETE:
             if (n < 2)
                 req_count_problem(p);
@@ -571,6 +610,11 @@ mc_req_feed(struct mc_req_parser *p, const uint8_t *buf, size_t n, size_t *used,
     while (ev == MC_EV_AGAIN) {
         switch (p->state) {
         case RQ_LINE:
+            if (p->off == 0 && i < n && buf[i] == MC_BINARY_MAGIC) {
+                /* a binary-protocol client: no text reply can reach it */
+                ev = req_fail(p, mc_err_binary, false);
+                break;
+            }
             ev = req_line(p, buf, n, &i, key);
             if (ev == MC_EV_AGAIN && i == n)
                 goto out;

@@ -44,6 +44,11 @@ struct mc_tok {
 #define MC_MAX_LINE       2048u                 /* memcached's own bound on a command line */
 #define MC_MAX_GET_LINE   (16u * 1024u * 1024u) /* get/gets/gat/gats lines (multigets) */
 #define MC_MAX_VLEN_DECL  2147483645u           /* INT_MAX - 2: memcached's bound on <bytes> */
+#define MC_BINARY_MAGIC   0x80u                 /* first byte of a binary-protocol request */
+
+/* The error reason of a request that starts with MC_BINARY_MAGIC: a binary-protocol client,
+ * which could read no text reply ("binary protocol not supported"). */
+extern const char mc_err_binary[];
 
 /*
  * Request tokenizer state. Fields before `cmd` are private to mc.c; the rest are results
@@ -58,6 +63,7 @@ struct mc_req_parser {
     bool        bad;        /* the open token has a byte its role does not allow */
     bool        neg;        /* the open numeric token started with '-' */
     bool        del_zero;   /* delete: the token after the key was "0" */
+    bool        arg_ok;     /* verbosity, flush_all: the first argument is a number of its kind */
     bool        sign;       /* the open numeric token started with '+' or '-' */
     uint8_t     wlen;       /* bytes of the open word token held in word[] (capped) */
     char        word[10];   /* start of the open word token (command, "noreply", "0", a meta flag) */
@@ -82,13 +88,16 @@ struct mc_req_parser {
                                from now on belong to no request and may be dropped */
     uint64_t    vlen;       /* result: declared data length of set/add/replace/append/prepend/cas/ms */
     uint64_t    line_len;   /* result: bytes of the command line including its "\r\n" (or "\n"), once it ended */
+    struct mc_tok arg;      /* result: the first argument after the command word, once complete (len 0
+                               when none): stats' subcommand, verbosity's level, a key */
     uint32_t    max_key;    /* caller-set: longest key (default 250) */
     uint64_t    max_value;  /* caller-set: largest data block accepted (default 1 MiB) */
     uint32_t    max_line;   /* caller-set: longest command line, its "\r\n" included (default 2048),
                                for every command but get/gets/gat/gats */
     uint64_t    max_get_line; /* caller-set: the same for get/gets/gat/gats (default 16 MiB) */
     const char *err;        /* after MC_EV_ERROR: the reply to give, worded as memcached 1.6 does
-                               ("ERROR", "CLIENT_ERROR bad command line format", ...) without CRLF */
+                               ("ERROR", "CLIENT_ERROR bad command line format", ...) without CRLF;
+                               or mc_err_binary, the one reason that is no reply (see below) */
     bool        recoverable;/* after MC_EV_ERROR: true when the bad request was consumed whole (through
                                its line's '\n', or through a skipped data block): reset and go on with
                                the next byte; false when framing is lost: close the connection */
@@ -128,6 +137,9 @@ void mc_req_reset(struct mc_req_parser *p);
  *   - A data block not followed by "\r\n" ("CLIENT_ERROR bad data chunk") and a line
  *     longer than its bound without '\n' ("CLIENT_ERROR line too long") are not
  *     recoverable; the offending byte is not consumed.
+ *   - A request whose first byte is MC_BINARY_MAGIC (a binary-protocol client) is not
+ *     recoverable, with err mc_err_binary and nothing consumed: the caller closes the
+ *     connection without a reply. The byte anywhere else is an ordinary one.
  * mc_req_msglen() is the size of what the request (or the bad input) consumed.
  */
 int mc_req_feed(struct mc_req_parser *p, const uint8_t *buf, size_t n, size_t *used,
@@ -141,6 +153,10 @@ uint32_t mc_req_nkeys(const struct mc_req_parser *p);
 
 /* The command's name as memcached spells it ("get", "mg", ...); "unknown" for MC_CMD_UNKNOWN. */
 const char *mc_cmd_name(enum mc_cmd cmd);
+
+/* The command carries a data block: the storage commands (set, add, replace, append,
+ * prepend, cas, ms). */
+bool mc_cmd_has_data(enum mc_cmd cmd);
 
 /* What a complete reply was. */
 enum mc_rsp_kind {

@@ -13,21 +13,19 @@
  *
  * Classic "noreply" requests go out unchanged and the core does not wait for them (m->noreply);
  * version is routed like a key (the word "version" itself) so that a live server answers it;
- * quit and mn are answered here; verbosity, flush_all and stats are refused, since a proxy
- * cannot give one answer for a pool.
+ * quit, mn and verbosity are answered here, stats with the proxy's own figures, and flush_all
+ * goes to every server (memcache_admin.c says what each answers and why). A request that
+ * starts with the binary protocol's magic byte gets no reply: its connection is closed.
+ * Requests and the replies the proxy sees are counted as memcached counts them (stats).
  */
 #include "proto/proto.h"
 #include "proto/mc.h"
+#include "proto/memcache_admin.h"
 
 #include "core/common.h"
 
 #include <stdio.h>
 #include <string.h>
-
-/* A request's cmd is its enum mc_cmd, plus this bit when it is a quiet meta request that
- * goes out followed by "mn" (so its reply, absent or not, ends with "MN"). */
-#define MEMC_QUIET 0x100u
-#define MEMC_CMD(c) ((enum mc_cmd)((c) & 0xffu))
 
 static const char MN_LINE[] = "mn\r\n";
 
@@ -137,14 +135,26 @@ plan_version(struct msg *m, const struct mc_req_parser *q, const struct proto_ct
     return plan_single(m, ctx);
 }
 
+/* stats is answered here, with the proxy's figures (memcache_admin.c). */
+static int
+plan_stats(struct msg *m, const struct mc_req_parser *q, const struct proto_ctx *ctx)
+{
+    char text[MEMC_STATS_MAX];
+    bool is_error;
+    const char *reply = memc_stats_reply(text, sizeof(text), m, q, ctx, &is_error);
+
+    return plan_reply(m, is_error ? PLAN_ERROR : PLAN_LOCAL, reply, is_error, ctx);
+}
+
 static int
 memc_req_plan(struct msg *m, const union parser *p, const struct proto_ctx *ctx)
 {
     const struct mc_req_parser *q = &p->mq;
-    char text[96];
     int rc;
 
     m->cmd = (uint16_t)q->cmd;
+    if (!q->base64)   /* refused below */
+        memc_count_request(ctx->counts, q->cmd, m->ntok);
     switch (q->cmd) {
     case MC_GET:
     case MC_GETS:
@@ -206,12 +216,18 @@ memc_req_plan(struct msg *m, const union parser *p, const struct proto_ctx *ctx)
         return plan_reply(m, PLAN_LOCAL, "MN\r\n", false, ctx);
 
     case MC_VERBOSITY:
-    case MC_FLUSH_ALL:
-    case MC_STATS:
+        /* memcached's level is its log's; the proxy's has its own flag (-v) */
         m->noreply = q->noreply;
-        snprintf(text, sizeof(text), "SERVER_ERROR %s is not supported by the proxy\r\n",
-                 mc_cmd_name(q->cmd));
-        return plan_reply(m, PLAN_ERROR, text, true, ctx);
+        return plan_reply(m, PLAN_LOCAL, "OK\r\n", false, ctx);
+
+    case MC_FLUSH_ALL:
+        m->noreply = q->noreply;
+        m->plan = PLAN_ALL;
+        m->merge = MERGE_OK;
+        return KM_OK;
+
+    case MC_STATS:
+        return plan_stats(m, q, ctx);
 
     default:
         return plan_reply(m, PLAN_ERROR, "ERROR\r\n", true, ctx);
@@ -389,7 +405,11 @@ item_is_for(const struct tok *item, const struct tok *key)
 static int
 memc_merge(struct msg *parent, const struct proto_ctx *ctx)
 {
+    if (parent->merge == MERGE_OK)
+        return memc_merge_flush(parent, ctx);
+
     uint32_t nkeys = (parent->key_last - parent->key_first) / parent->key_step + 1;
+    uint32_t hits = 0;
     struct msg *r;
 
     for (uint32_t i = 0; i < parent->nfrag; i++) {
@@ -426,19 +446,22 @@ memc_merge(struct msg *parent, const struct proto_ctx *ctx)
         if (!item_is_for(it, key))
             continue;
         f->nfrag_done++;
+        hits++;
         if (msg_out_borrow(r, it->b, it->off, it->len) != KM_OK)
             return KM_ERROR;
     }
+    memc_count_found(ctx->counts, MEMC_CMD(parent->cmd), hits, nkeys - hits);
     return msg_out_bytes(r, ctx->bp, "END\r\n", 5);
 }
 
-/* The tokenizer's reason is the whole reply line; the empty reason means none is owed. */
+/* The tokenizer's reason is the whole reply line; the empty reason means none is owed, and
+ * a binary-protocol client could read none (its connection is closed after nothing). */
 static int
 memc_bad_request(struct msg *rsp, const char *reason, const struct proto_ctx *ctx)
 {
     rsp->is_error = true;
     rsp->type = MC_RSP_LINE;
-    if (reason[0] == '\0')
+    if (reason[0] == '\0' || strcmp(reason, mc_err_binary) == 0)
         return KM_OK;
     if (msg_out_bytes(rsp, ctx->bp, reason, strlen(reason)) != KM_OK)
         return KM_ERROR;
@@ -459,6 +482,7 @@ const struct proto proto_memcache = {
     .rsp_len = memc_rsp_len,
     .rsp_err = memc_rsp_err,
     .rsp_done = memc_rsp_done,
+    .rsp_count = memc_count_reply,
     .frag = memc_frag,
     .merge = memc_merge,
     .error = memc_error,

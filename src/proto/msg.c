@@ -141,6 +141,32 @@ msg_split_free(struct msg *m)
 }
 
 int
+msg_split_all(struct msg *m, uint32_t n, struct msgcache *mc)
+{
+    if (msg_split_init(m, n, 0) != KM_OK)
+        return KM_ERROR;
+    for (uint32_t i = 0; i < n; i++) {
+        struct msg *fr = msg_get(mc);
+        if (fr == NULL || msg_out_borrow(fr, m->raw.b, m->raw.off, m->raw.len) != KM_OK) {
+            if (fr != NULL)
+                msg_put(mc, fr);
+            for (uint32_t f = 0; f < m->nfrag; f++)
+                msg_put(mc, m->frags[f]);
+            m->nfrag = 0;
+            msg_split_free(m);
+            return KM_ERROR;
+        }
+        m->frags[i] = fr;
+        m->nfrag = i + 1;
+        fr->parent = m;
+        fr->cmd = m->cmd;
+        fr->noreply = m->noreply;
+        fr->server = (int32_t)i;
+    }
+    return KM_OK;
+}
+
+int
 msg_tok_push(struct msg *m, const struct tok *t)
 {
     if (m->ntok == m->tokcap) {

@@ -39,12 +39,15 @@ enum plan {
     PLAN_LOCAL,              /* answered by the proxy (PING, ECHO, QUIT, ...) */
     PLAN_ERROR,              /* answered with err_reason; the connection goes on */
     PLAN_DROP,               /* nothing to answer (a skipped empty request) */
+    PLAN_ALL,                /* to every server of the pool: one fragment each, the request as
+                                the client wrote it, each with its server index; the replies are
+                                merged as `merge` says (memcached flush_all: MERGE_OK) */
 };
 
 enum merge {
     MERGE_NONE,
     MERGE_ARRAY,             /* concatenate array elements in key order (MGET) */
-    MERGE_OK,                /* all fragments must say OK (MSET) */
+    MERGE_OK,                /* all fragments must say OK (MSET, memcached flush_all) */
     MERGE_SUM,               /* add the integer replies (DEL, EXISTS, ...) */
     MERGE_VALUES,            /* memcached get: values in key order, one END */
 };
@@ -126,6 +129,10 @@ void msg_put(struct msgcache *mc, struct msg *m);
  * keyfrag for nkeys keys. KM_OK or KM_ERROR (out of memory). msg_put frees them. */
 int msg_split_init(struct msg *m, uint32_t maxfrag, uint32_t nkeys);
 void msg_split_free(struct msg *m);
+/* PLAN_ALL: n fragments of m, fragment i for server i, each with m's raw bytes as its out
+ * (borrowed) and m's command and noreply; m->nfrag = n. KM_OK, or KM_ERROR (out of memory)
+ * with no fragment left. */
+int msg_split_all(struct msg *m, uint32_t n, struct msgcache *mc);
 /* Append a token; KM_OK or KM_ERROR (out of memory). Grows with what has arrived only. */
 int msg_tok_push(struct msg *m, const struct tok *t);
 /* Append a span to out, taking over the reference the caller holds; KM_OK or KM_ERROR,

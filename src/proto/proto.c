@@ -41,3 +41,19 @@ proto_error_line(char *buf, size_t cap, const char *prefix, const char *text)
     }
     return (size_t)n;
 }
+
+void
+proto_counts_add(struct proto_count_values *sum, const struct proto_counts *c)
+{
+#define COUNT_ADD(name, what) sum->name += ctr_get(&c->name);
+    PROTO_COUNTS(COUNT_ADD)
+#undef COUNT_ADD
+}
+
+void
+proto_counts_clear(struct proto_counts *c)
+{
+#define COUNT_CLEAR(name, what) ctr_set(&c->name, 0);
+    PROTO_COUNTS(COUNT_CLEAR)
+#undef COUNT_CLEAR
+}

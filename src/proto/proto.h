@@ -63,7 +63,9 @@ void proto_session_clear(struct proto_session *s);
     X(get_hits,   "of those, found (where the proxy sees the reply)")                \
     X(get_misses, "of those, not found")                                             \
     X(cmd_set,    "storage commands")                                                \
-    X(cmd_touch,  "touch commands")                                                  \
+    X(cmd_touch,  "keys touched: touch, and (as memcached counts them) gat/gats keys") \
+    X(touch_hits, "of those, found (where the proxy sees the reply)")                \
+    X(touch_misses, "of those, not found")                                           \
     X(cmd_flush,  "flush_all commands")
 
 /* Bumped by the worker that owns them (ctr_add), read by any thread. */
@@ -79,6 +81,11 @@ struct proto_count_values {
     PROTO_COUNTS(PROTO_COUNT_FIELD)
 #undef PROTO_COUNT_FIELD
 };
+
+/* Add the values of c to *sum. */
+void proto_counts_add(struct proto_count_values *sum, const struct proto_counts *c);
+/* Set every counter of c to 0 (its owner only, as for any counter). */
+void proto_counts_clear(struct proto_counts *c);
 
 /* The proxy's own figures, for Redis INFO and memcached stats. */
 struct proto_self {
@@ -107,6 +114,13 @@ struct proto_ctx {
     void (*self)(const void *arg, struct proto_self *out);
     const void *self_arg;
     int db;                  /* the pool's redis_db: SELECT of it, like SELECT 0, is +OK */
+    /* The name of server idx of the pool (as the logs and the stats port name it), NULL when
+     * unknown; called with self_arg. NULL where there is no proxy. */
+    const char *(*server_name)(const void *arg, uint32_t idx);
+    /* memcached `stats reset`: from now on the pool's counters count from 0, in every
+     * worker; called with self_arg. NULL where there is no proxy (the protocol then
+     * clears ctx->counts itself). */
+    void (*counts_reset)(const void *arg);
 };
 
 struct proto {
@@ -134,6 +148,10 @@ struct proto {
      * to the part the client is owed (memcached drops the MN that closes a quiet reply),
      * releasing and holding segments as it does. */
     void (*rsp_done)(struct msg *rsp, const union parser *p);
+    /* Optional: the reply to req, a request sent whole (not a fragment), came from its
+     * server; p still holds what the reply tokenizer found. Count what the protocol counts
+     * of replies into c (memcached's get and touch hits and misses). */
+    void (*rsp_count)(struct proto_counts *c, const struct msg *req, const union parser *p);
     /* Fill frag->out with a request for the parent's keys numbered keys[0..n) (key k is
      * token key_first + k * key_step of the parent). KM_OK or KM_ERROR. */
     int (*frag)(struct msg *frag, const struct msg *parent, const uint32_t *keys, uint32_t n,

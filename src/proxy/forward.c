@@ -217,6 +217,22 @@ fail:
     forward_fail(w, wp, m, why);
 }
 
+/* PLAN_ALL: the request as the client wrote it to every server of the pool, ejected ones
+ * included (memcached flush_all); the merge, once all have answered, names each fragment's
+ * server by its index. */
+static void
+send_all(struct worker *w, struct wpool *wp, struct msg *m)
+{
+    if (msg_split_all(m, wp->pool->nservers, &w->mc) != KM_OK) {
+        forward_fail(w, wp, m, "out of memory");
+        return;
+    }
+    ctr_add(&wp->st.fragments, m->nfrag);
+    msg_drop_input(m);
+    for (uint32_t i = 0; i < m->nfrag; i++)
+        upstream_send(w, &wp->servers[i], m->frags[i]);
+}
+
 /* The one server all of m's keys map to; -3 when they map to several, -1 when no server
  * is live, -2 when out of memory. */
 static int
@@ -292,6 +308,10 @@ forward_request(struct client *cl, struct msg *m)
 
     case PLAN_SPLIT:
         split(w, wp, m);
+        return;
+
+    case PLAN_ALL:
+        send_all(w, wp, m);
         return;
     }
 }

@@ -206,6 +206,8 @@ on_reply(void *arg, struct msg *rsp)
         return conn_go_on(c);
     }
     pool_server_ok(s);
+    if (req->parent == NULL && conn_pool(c)->proto->rsp_count != NULL)
+        conn_pool(c)->proto->rsp_count(&conn_wpool(c)->st.counts, req, &c->in->rd.ps);
 
     /* a whole request's reply goes back as it came; a fragment's waits for the merge */
     if (req->parent == NULL && msg_out_borrow(rsp, rsp->raw.b, rsp->raw.off, rsp->raw.len) != KM_OK) {

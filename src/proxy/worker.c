@@ -241,12 +241,37 @@ worker_unmark_dirty(struct worker *w, struct conn *c)
     c->dnext = NULL;
 }
 
+/* The pool's protocol counters summed over the workers, less what was counted before
+ * the last `stats reset`. */
 static void
-counts_add(struct proto_count_values *sum, const struct proto_counts *c)
+counts_sum(const struct proxy *px, struct pool *p, struct proto_count_values *out)
 {
-#define COUNT_ADD(name, what) sum->name += ctr_get(&c->name);
-    PROTO_COUNTS(COUNT_ADD)
-#undef COUNT_ADD
+    struct proto_count_values base = { 0 };
+
+    memset(out, 0, sizeof(*out));
+    for (uint32_t i = 0; i < px->nworkers; i++)
+        proto_counts_add(out, &px->workers[i].pools[p->idx].st.counts);
+    proto_counts_add(&base, &p->counts_base);
+#define COUNT_LESS(name, what) out->name = out->name > base.name ? out->name - base.name : 0;
+    PROTO_COUNTS(COUNT_LESS)
+#undef COUNT_LESS
+}
+
+/* stats reset: what the workers have counted so far becomes the pool's base. Any worker
+ * may do it; the base is the pool's, stored whole per counter. */
+static void
+worker_counts_reset(const void *arg)
+{
+    const struct wpool *wp = arg;
+    struct proto_count_values now = { 0 };
+    struct pool *p = wp->pool;
+    const struct proxy *px = wp->w->px;
+
+    for (uint32_t i = 0; i < px->nworkers; i++)
+        proto_counts_add(&now, &px->workers[i].pools[p->idx].st.counts);
+#define COUNT_BASE(name, what) ctr_set(&p->counts_base.name, now.name);
+    PROTO_COUNTS(COUNT_BASE)
+#undef COUNT_BASE
 }
 
 /* The proxy's figures for INFO and memcached stats, summed over the workers; arg is the
@@ -269,8 +294,8 @@ worker_self(const void *arg, struct proto_self *out)
         const struct worker *o = &px->workers[i];
         out->curr_connections += ctr_get(&o->curr_connections);
         out->total_connections += ctr_get(&o->total_connections);
-        counts_add(&out->counts, &o->pools[p->idx].st.counts);
     }
+    counts_sum(px, p, &out->counts);
     out->pool_clients = atomic_load_explicit(&p->nclients, memory_order_relaxed);
     out->workers = px->nworkers;
     out->nservers = p->nservers;
@@ -278,10 +303,19 @@ worker_self(const void *arg, struct proto_self *out)
     out->pool = p->cf->name;
 }
 
+/* Server idx of the pool of the wpool arg, as the logs and the stats port name it. */
+static const char *
+worker_server_name(const void *arg, uint32_t idx)
+{
+    const struct pool *p = ((const struct wpool *)arg)->pool;
+
+    return idx < p->nservers ? p->servers[idx].ident : NULL;
+}
+
 struct proto_ctx
 worker_ctx(struct worker *w, struct wpool *wp)
 {
-    struct proto_ctx ctx = { &w->bp, &w->mc, NULL, NULL, NULL, NULL, NULL, 0 };
+    struct proto_ctx ctx = { &w->bp, &w->mc, NULL, NULL, NULL, NULL, NULL, 0, NULL, NULL };
 
     if (wp != NULL) {
         ctx.auth = wp->pool->cf->redis_auth;
@@ -289,6 +323,8 @@ worker_ctx(struct worker *w, struct wpool *wp)
         ctx.counts = &wp->st.counts;
         ctx.self = worker_self;
         ctx.self_arg = wp;
+        ctx.server_name = worker_server_name;
+        ctx.counts_reset = worker_counts_reset;
     }
     return ctx;
 }

@@ -1,6 +1,7 @@
 """memcached text commands through keymux, exact bytes on a raw socket: storage (with
-noreply), retrieval, incr/decr/delete/touch, version, quit, commands the proxy refuses,
-key rules and malformed lines, values at and over the size limit; and a pymemcache run."""
+noreply), retrieval, incr/decr/delete/touch, version, quit, key rules and malformed lines,
+values at and over the size limit; and a pymemcache run. stats, verbosity and flush_all are
+in test_mc_admin.py."""
 
 import re
 
@@ -167,31 +168,6 @@ def test_quit_closes_after_earlier_replies(mc4_alive):
     r = mc4_alive.raw()
     r.send(b"quit\r\n")
     assert r.closed()
-    r.close()
-
-
-@pytest.mark.parametrize("cmd", [b"stats", b"stats items", b"flush_all", b"flush_all 10",
-                                 b"verbosity 1"])
-def test_refused_commands_keep_connection(mc4_alive, cmd):
-    p = uniq("rf")
-    r = mc4_alive.raw()
-    assert r.call(b"set %s 0 0 1\r\nx\r\n" % p, 8) == b"STORED\r\n"
-    name = cmd.split()[0]
-    want = b"SERVER_ERROR %s is not supported by the proxy\r\n" % name
-    assert r.call(cmd + b"\r\n", len(want)) == want
-    # nothing was flushed, and the connection goes on
-    want = value_reply(p, 0, b"x") + b"END\r\n"
-    assert r.call(b"get %s\r\n" % p, len(want)) == want
-    r.close()
-
-
-def test_refused_commands_noreply_are_silent(mc4_alive):
-    p = uniq("rfn")
-    r = mc4_alive.raw()
-    r.send(b"set %s 0 0 1\r\nx\r\nflush_all noreply\r\nverbosity 1 noreply\r\nget %s\r\n" % (p, p))
-    want = b"STORED\r\n" + value_reply(p, 0, b"x") + b"END\r\n"
-    assert r.read(len(want)) == want
-    assert r.pending() == b""
     r.close()
 
 

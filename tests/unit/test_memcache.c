@@ -8,6 +8,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "core/common.h"
 #include "proto/proto.h"
 
 /*
@@ -237,16 +238,27 @@ static const struct plan_case plan_cases[] = {
     { "  version x\r\n", PLAN_SINGLE, MERGE_NONE, "version", false, false, "", NULL },
     { "quit\r\n", PLAN_LOCAL, MERGE_NONE, "", false, true, "", "" },
     { "mn\r\n", PLAN_LOCAL, MERGE_NONE, "", false, false, "", "MN\r\n" },
-    { "stats\r\n", PLAN_ERROR, MERGE_NONE, "", false, false, "",
-      "SERVER_ERROR stats is not supported by the proxy\r\n" },
-    { "stats slabs\r\n", PLAN_ERROR, MERGE_NONE, "", false, false, "",
-      "SERVER_ERROR stats is not supported by the proxy\r\n" },
-    { "flush_all\r\n", PLAN_ERROR, MERGE_NONE, "", false, false, "",
-      "SERVER_ERROR flush_all is not supported by the proxy\r\n" },
-    { "flush_all 0 noreply\r\n", PLAN_ERROR, MERGE_NONE, "", true, false, "",
-      "SERVER_ERROR flush_all is not supported by the proxy\r\n" },
-    { "verbosity 1\r\n", PLAN_ERROR, MERGE_NONE, "", false, false, "",
-      "SERVER_ERROR verbosity is not supported by the proxy\r\n" },
+    /* no proxy behind the rig: what the protocol knows alone */
+    { "stats\r\n", PLAN_LOCAL, MERGE_NONE, "", false, false, "",
+      "STAT version " KM_VERSION "\r\nSTAT pointer_size 64\r\nEND\r\n" },
+    { "stats  \r\n", PLAN_LOCAL, MERGE_NONE, "", false, false, "",
+      "STAT version " KM_VERSION "\r\nSTAT pointer_size 64\r\nEND\r\n" },
+    /* the servers' storage figures: none at the proxy */
+    { "stats slabs\r\n", PLAN_LOCAL, MERGE_NONE, "", false, false, "", "END\r\n" },
+    { "stats items\r\n", PLAN_LOCAL, MERGE_NONE, "", false, false, "", "END\r\n" },
+    { "stats settings\r\n", PLAN_LOCAL, MERGE_NONE, "", false, false, "", "END\r\n" },
+    { "stats cachedump 1 1\r\n", PLAN_LOCAL, MERGE_NONE, "", false, false, "", "END\r\n" },
+    { "stats detail on\r\n", PLAN_LOCAL, MERGE_NONE, "", false, false, "", "END\r\n" },
+    { "stats reset\r\n", PLAN_LOCAL, MERGE_NONE, "", false, false, "", "RESET\r\n" },
+    /* as memcached: an unknown subcommand is ERROR ("noreply" is one) */
+    { "stats noreply\r\n", PLAN_ERROR, MERGE_NONE, "", false, false, "", "ERROR\r\n" },
+    { "stats resets\r\n", PLAN_ERROR, MERGE_NONE, "", false, false, "", "ERROR\r\n" },
+    { "stats cachedumpcachedump\r\n", PLAN_ERROR, MERGE_NONE, "", false, false, "", "ERROR\r\n" },
+    /* to every server; the merge answers */
+    { "flush_all\r\n", PLAN_ALL, MERGE_OK, "", false, false, "", NULL },
+    { "flush_all 0 noreply\r\n", PLAN_ALL, MERGE_OK, "", true, false, "", NULL },
+    { "verbosity 1\r\n", PLAN_LOCAL, MERGE_NONE, "", false, false, "", "OK\r\n" },
+    { "verbosity 1 noreply\r\n", PLAN_LOCAL, MERGE_NONE, "", true, false, "", "OK\r\n" },
     { "mg Zm9v b v\r\n", PLAN_ERROR, MERGE_NONE, "Zm9v", false, false, "",
       "CLIENT_ERROR base64 keys (b flag) are not supported by the proxy\r\n" },
 };
@@ -400,6 +412,11 @@ static void
 test_merge_order(void **state)
 {
     struct rig *r = *state;
+    /* each merge counts the keys found and missing (three times: check_merge runs three
+     * segment sizes) */
+    struct proto_counts c;
+    memset(&c, 0, sizeof(c));
+    r->ctx.counts = &c;
     /* a b c d a: a, c on fragment 0; b, d on fragment 1; c is missing */
     static const uint32_t kf[] = { 0, 1, 0, 1, 0 };
     static const char *const rep[] = {
@@ -408,6 +425,8 @@ test_merge_order(void **state)
     };
     check_merge(r, "get a b c d a\r\n", kf, 2, rep, NULL,
                 "VALUE a 0 1\r\n1\r\nVALUE b 5 2\r\nbb\r\nVALUE d 0 1\r\nd\r\nVALUE a 0 1\r\n1\r\nEND\r\n", false);
+    assert_int_equal(ctr_get(&c.get_hits), 3 * 4);
+    assert_int_equal(ctr_get(&c.get_misses), 3 * 1);
 
     /* everything missing */
     static const char *const none[] = { "END\r\n", "END\r\n" };
@@ -431,6 +450,12 @@ test_merge_order(void **state)
     };
     check_merge(r, "gat 10 x y\r\n", kf4, 2, rep4, NULL,
                 "VALUE x 0 2\r\n\r\n\r\nVALUE y 0 9\r\nVALUE x\r\n\r\nEND\r\n", false);
+    assert_int_equal(ctr_get(&c.touch_hits), 3 * 2);
+    assert_int_equal(ctr_get(&c.touch_misses), 0);
+    /* get and gets: 4 + 0 + 3 found, 1 + 5 + 1 missing */
+    assert_int_equal(ctr_get(&c.get_hits), 3 * 7);
+    assert_int_equal(ctr_get(&c.get_misses), 3 * 7);
+    r->ctx.counts = NULL;
 }
 
 static void
@@ -455,6 +480,14 @@ test_merge_errors(void **state)
     static const char *const rep3[] = { "VALUE a 0 1\r\n1\r\nEND\r\n", NULL };
     check_merge(r, "get a b c d\r\n", kf, 2, rep3, "Connection refused",
                 "SERVER_ERROR Connection refused\r\n", true);
+    /* an error merged through counts no key */
+    struct proto_counts c;
+    memset(&c, 0, sizeof(c));
+    r->ctx.counts = &c;
+    check_merge(r, "get a b c d\r\n", kf, 2, rep, NULL,
+                "SERVER_ERROR out of memory writing get response\r\n", true);
+    assert_int_equal(ctr_get(&c.get_hits) + ctr_get(&c.get_misses), 0);
+    r->ctx.counts = NULL;
 }
 
 /* ---- replies ------------------------------------------------------------------------ */
@@ -583,20 +616,24 @@ struct bad_case {
     const char *in;
     const char *reason;      /* req_err's: the reply line; "" when the client gets none */
     bool recoverable;
+    bool silent;             /* the client gets no reply bytes */
 };
 
 static const struct bad_case bad_cases[] = {
-    { "bogus\r\n", "ERROR", true },
-    { "get " K251 "\r\n", "CLIENT_ERROR bad command line format", true },
-    { "set a x 0 1\r\n", "CLIENT_ERROR bad command line format", true },
+    { "bogus\r\n", "ERROR", true, false },
+    { "get " K251 "\r\n", "CLIENT_ERROR bad command line format", true, false },
+    { "set a x 0 1\r\n", "CLIENT_ERROR bad command line format", true, false },
     /* noreply: memcached stays silent, and so does the proxy */
-    { "set a x 0 1 noreply\r\n", "", true },
-    { "incr a x noreply\r\n", "", true },
+    { "set a x 0 1 noreply\r\n", "", true, true },
+    { "incr a x noreply\r\n", "", true, true },
     /* too many arguments: ERROR even with noreply */
-    { "set a 0 0 1 noreply x\r\n", "ERROR", true },
+    { "set a 0 0 1 noreply x\r\n", "ERROR", true, false },
     /* framing lost: the reply is given, then the connection closes */
-    { "set a 0 0 1\r\nxy\r\n", "CLIENT_ERROR bad data chunk", false },
-    { "set a 0 0 1 noreply\r\nxy\r\n", "CLIENT_ERROR bad data chunk", false },
+    { "set a 0 0 1\r\nxy\r\n", "CLIENT_ERROR bad data chunk", false, false },
+    { "set a 0 0 1 noreply\r\nxy\r\n", "CLIENT_ERROR bad data chunk", false, false },
+    /* a binary-protocol request: closed without a reply it could not read */
+    { "\x80\x01\x02\x03", "binary protocol not supported", false, true },
+    { "verbosity noreply\r\n", "", true, true },
 };
 
 static void
@@ -615,7 +652,7 @@ test_bad_requests(void **state)
         assert_int_equal(rec, c->recoverable);
         struct msg *m = msg_get(&r->mc);
         assert_int_equal(P->bad_request(m, why, &r->ctx), 0);
-        if (c->reason[0] == '\0') {
+        if (c->silent) {
             assert_int_equal(m->outlen, 0);
         } else {
             char want[300];
@@ -675,6 +712,267 @@ test_discarding(void **state)
     assert_true(rec);
 }
 
+/* ---- stats and counters ------------------------------------------------------------- */
+
+/* What a proxy would say about itself (worker_self's part), with made-up figures. */
+static void
+fake_self(const void *arg, struct proto_self *out)
+{
+    const struct proto_counts *c = arg;
+    memset(out, 0, sizeof(*out));
+    out->pid = 4242;
+    out->uptime_s = 77;
+    out->now_s = 1800000000;
+    out->curr_connections = 5;
+    out->total_connections = 9;
+    out->pool_clients = 3;
+    out->workers = 1;
+    out->nservers = 4;
+    out->nlive = 3;
+    out->pool = "gamma";
+    proto_counts_add(&out->counts, c);
+}
+
+static const char *
+fake_name(const void *arg, uint32_t idx)
+{
+    static const char *const names[] = { "10.0.0.1:11211", "10.0.0.2:11212", "web3" };
+    (void)arg;
+    return idx < 3 ? names[idx] : NULL;
+}
+
+/* Plan in (segments of 2) against the rig's context and return the request (not freed). */
+static struct msg *
+plan(struct rig *r, const char *in)
+{
+    union parser ps;
+    struct msg *m = parse_req(r, &ps, in, 2);
+    assert_int_equal(P->req_plan(m, &ps, &r->ctx), 0);
+    return m;
+}
+
+/* Requests are counted when planned, as memcached 1.6.18 counts them (captured: gat keys
+ * under cmd_touch, every storage command under cmd_set, flush_all under cmd_flush). */
+static void
+test_counters(void **state)
+{
+    struct rig *r = *state;
+    struct proto_counts c;
+    memset(&c, 0, sizeof(c));
+    r->ctx.counts = &c;
+    static const char *const reqs[] = {
+        "get a b c\r\n", "gets a\r\n", "gat 0 a b\r\n", "gats 0 a\r\n", "touch a 0\r\n",
+        "mg a v\r\n", "mg a v q\r\n", "set a 0 0 1\r\nx\r\n", "add a 0 0 1 noreply\r\nx\r\n",
+        "replace a 0 0 1\r\nx\r\n", "append a 0 0 1\r\nx\r\n", "prepend a 0 0 1\r\nx\r\n",
+        "cas a 0 0 1 1\r\nx\r\n", "ms a 1\r\nx\r\n", "flush_all\r\n", "flush_all noreply\r\n",
+        /* not counted */
+        "incr a 1\r\n", "delete a\r\n", "md a\r\n", "ma a\r\n", "me a\r\n", "version\r\n",
+        "verbosity 1\r\n", "mg Zm9v b v\r\n",
+    };
+    for (size_t i = 0; i < KM_ARRAY_LEN(reqs); i++)
+        msg_put(&r->mc, plan(r, reqs[i]));
+    chain_drop(r);
+    assert_int_equal(ctr_get(&c.cmd_get), 3 + 1 + 2);
+    assert_int_equal(ctr_get(&c.cmd_touch), 2 + 1 + 1);
+    assert_int_equal(ctr_get(&c.cmd_set), 7);
+    assert_int_equal(ctr_get(&c.cmd_flush), 2);
+    assert_int_equal(ctr_get(&c.get_hits) + ctr_get(&c.get_misses) + ctr_get(&c.touch_hits) + ctr_get(&c.touch_misses), 0);
+
+    /* hits and misses of requests sent whole, from their replies */
+    static const struct {
+        const char *req, *rsp;
+        uint64_t gh, gm, th, tm;
+    } rc[] = {
+        { "get a\r\n", "VALUE a 0 1\r\nx\r\nEND\r\n", 1, 0, 0, 0 },
+        { "get a\r\n", "END\r\n", 0, 1, 0, 0 },
+        /* a multi-get whose keys all live on one server goes whole */
+        { "get a b c\r\n", "VALUE a 0 1\r\nx\r\nVALUE c 0 1\r\nz\r\nEND\r\n", 2, 1, 0, 0 },
+        { "gets a b\r\n", "VALUE b 0 1 7\r\nx\r\nEND\r\n", 1, 1, 0, 0 },
+        { "gat 0 a b\r\n", "VALUE b 0 1\r\nx\r\nEND\r\n", 0, 0, 1, 1 },
+        { "touch a 0\r\n", "TOUCHED\r\n", 0, 0, 1, 0 },
+        { "touch a 0\r\n", "NOT_FOUND\r\n", 0, 0, 0, 1 },
+        { "mg a v\r\n", "VA 1\r\nx\r\n", 1, 0, 0, 0 },
+        { "mg a\r\n", "HD\r\n", 1, 0, 0, 0 },
+        { "mg a v\r\n", "EN\r\n", 0, 1, 0, 0 },
+        /* quiet: no reply of its own means not found */
+        { "mg a v q\r\n", "MN\r\n", 0, 1, 0, 0 },
+        { "mg a v q\r\n", "VA 1\r\nx\r\nMN\r\n", 1, 0, 0, 0 },
+        /* errors and other commands count nothing */
+        { "get a\r\n", "SERVER_ERROR busy\r\n", 0, 0, 0, 0 },
+        { "get a b\r\n", "VALUE a 0 1\r\nx\r\nSERVER_ERROR busy\r\n", 0, 0, 0, 0 },
+        { "mg a v\r\n", "CLIENT_ERROR bad\r\n", 0, 0, 0, 0 },
+        { "set a 0 0 1\r\nx\r\n", "STORED\r\n", 0, 0, 0, 0 },
+    };
+    for (size_t i = 0; i < KM_ARRAY_LEN(rc); i++) {
+        struct proto_count_values before = { 0 };
+        proto_counts_add(&before, &c);
+        struct msg *m = plan(r, rc[i].req);
+        /* sent: its input goes (a multi-get's keys too, once sent whole) */
+        m->merge = MERGE_NONE;
+        msg_drop_input(m);
+        chain_drop(r);
+        union parser rs;
+        struct msg *rsp = parse(r, false, m, false, &rs, rc[i].rsp, strlen(rc[i].rsp), 2);
+        assert_non_null(rsp);
+        P->rsp_count(&c, m, &rs);
+        if (ctr_get(&c.get_hits) - before.get_hits != rc[i].gh || ctr_get(&c.get_misses) - before.get_misses != rc[i].gm ||
+            ctr_get(&c.touch_hits) - before.touch_hits != rc[i].th || ctr_get(&c.touch_misses) - before.touch_misses != rc[i].tm)
+            fail_msg("'%s' answered '%s': get %llu/%llu touch %llu/%llu, expected %llu/%llu %llu/%llu",
+                     rc[i].req, rc[i].rsp, (unsigned long long)(ctr_get(&c.get_hits) - before.get_hits),
+                     (unsigned long long)(ctr_get(&c.get_misses) - before.get_misses),
+                     (unsigned long long)(ctr_get(&c.touch_hits) - before.touch_hits),
+                     (unsigned long long)(ctr_get(&c.touch_misses) - before.touch_misses),
+                     (unsigned long long)rc[i].gh, (unsigned long long)rc[i].gm,
+                     (unsigned long long)rc[i].th, (unsigned long long)rc[i].tm);
+        msg_put(&r->mc, rsp);
+        msg_put(&r->mc, m);
+        chain_drop(r);
+    }
+
+    r->ctx.counts = NULL;
+}
+
+/* stats with a proxy behind: its figures, the pool's counters; stats reset clears them. */
+static void
+test_stats_self(void **state)
+{
+    struct rig *r = *state;
+    struct proto_counts c = { .cmd_get = { 10 }, .get_hits = { 7 }, .get_misses = { 3 },
+                              .cmd_set = { 4 }, .cmd_touch = { 2 }, .touch_hits = { 1 },
+                              .touch_misses = { 1 }, .cmd_flush = { 1 } };
+    r->ctx.counts = &c;
+    r->ctx.self = fake_self;
+    r->ctx.self_arg = &c;
+    struct msg *m = plan(r, "stats\r\n");
+    assert_int_equal(m->plan, PLAN_LOCAL);
+    assert_string_equal(out_text(m->rsp),
+        "STAT pid 4242\r\nSTAT uptime 77\r\nSTAT time 1800000000\r\nSTAT version " KM_VERSION "\r\n"
+        "STAT pointer_size 64\r\nSTAT curr_connections 5\r\nSTAT total_connections 9\r\n"
+        "STAT cmd_get 10\r\nSTAT cmd_set 4\r\nSTAT cmd_flush 1\r\nSTAT cmd_touch 2\r\n"
+        "STAT get_hits 7\r\nSTAT get_misses 3\r\nSTAT touch_hits 1\r\nSTAT touch_misses 1\r\n"
+        "STAT threads 1\r\nSTAT pool_clients 3\r\nSTAT pool_servers 4\r\nSTAT pool_servers_live 3\r\n"
+        "END\r\n");
+    msg_put(&r->mc, m);
+    m = plan(r, "stats reset\r\n");
+    assert_string_equal(out_text(m->rsp), "RESET\r\n");
+    msg_put(&r->mc, m);
+    struct proto_counts zero;
+    memset(&zero, 0, sizeof(zero));
+    assert_memory_equal(&c, &zero, sizeof(c));
+    /* no proxy, but counters: this worker's */
+    r->ctx.self = NULL;
+    ctr_set(&c.cmd_get, 5);
+    m = plan(r, "stats\r\n");
+    assert_string_equal(out_text(m->rsp),
+        "STAT version " KM_VERSION "\r\nSTAT pointer_size 64\r\n"
+        "STAT cmd_get 5\r\nSTAT cmd_set 0\r\nSTAT cmd_flush 0\r\nSTAT cmd_touch 0\r\n"
+        "STAT get_hits 0\r\nSTAT get_misses 0\r\nSTAT touch_hits 0\r\nSTAT touch_misses 0\r\nEND\r\n");
+    msg_put(&r->mc, m);
+    chain_drop(r);
+    r->ctx.counts = NULL;
+    r->ctx.self_arg = NULL;
+}
+
+/* flush_all: one fragment per server, each answered with
+ * replies[f] ("" : none, sent with noreply; NULL: the proxy's error made_err), merged. */
+static void
+check_flush(struct rig *r, const char *req, uint32_t nfrag, const char *const *replies,
+            const char *made_err, const char *expect, bool is_error)
+{
+    for (size_t seg = 1; seg <= 3; seg++) {
+        union parser ps;
+        struct msg *m = parse_req(r, &ps, req, seg);
+        assert_int_equal(P->req_plan(m, &ps, &r->ctx), 0);
+        assert_int_equal(m->plan, PLAN_ALL);
+        assert_int_equal(m->merge, MERGE_OK);
+        /* as forward.c makes them */
+        assert_int_equal(msg_split_all(m, nfrag, &r->mc), 0);
+        assert_int_equal(m->nfrag, nfrag);
+        for (uint32_t f = 0; f < nfrag; f++) {
+            struct msg *fr = m->frags[f];
+            assert_ptr_equal(fr->parent, m);
+            assert_int_equal(fr->server, f);
+            assert_int_equal(fr->noreply, m->noreply);
+            assert_string_equal(out_text(fr), req);
+        }
+        msg_drop_input(m);
+        chain_drop(r);
+        for (uint32_t f = 0; f < nfrag; f++) {
+            struct msg *fr = m->frags[f];
+            msg_out_release(fr);
+            if (replies[f] == NULL) {
+                fr->rsp = msg_get(&r->mc);
+                assert_int_equal(P->error(fr->rsp, NULL, made_err, &r->ctx), 0);
+            } else if (replies[f][0] != '\0') {
+                fr->rsp = parse_rsp(r, fr, false, replies[f], seg);
+                chain_drop(r);
+            }
+            m->nfrag_done++;
+        }
+        assert_int_equal(P->merge(m, &r->ctx), 0);
+        if (strcmp(out_text(m->rsp), expect) != 0)
+            fail_msg("flush merge (segments of %zu):\n  got      '%s'\n  expected '%s'", seg,
+                     out_text(m->rsp), expect);
+        assert_int_equal(m->rsp->is_error, is_error);
+        msg_put(&r->mc, m);
+    }
+}
+
+static void
+test_merge_flush(void **state)
+{
+    struct rig *r = *state;
+    static const char *const ok[] = { "OK\r\n", "OK\r\n", "OK\r\n" };
+    check_flush(r, "flush_all\r\n", 3, ok, NULL, "OK\r\n", false);
+    check_flush(r, "flush_all 10\r\n", 1, ok, NULL, "OK\r\n", false);
+    /* noreply: nothing comes back from any server */
+    static const char *const none[] = { "", "", "" };
+    check_flush(r, "flush_all noreply\r\n", 3, none, NULL, "OK\r\n", false);
+
+    /* without server names: the index */
+    static const char *const one[] = { "OK\r\n", NULL, "OK\r\n" };
+    check_flush(r, "flush_all\r\n", 3, one, "Connection refused",
+                "SERVER_ERROR flush_all failed on server #1: Connection refused\r\n", true);
+    r->ctx.server_name = fake_name;
+    check_flush(r, "flush_all\r\n", 3, one, "Connection refused",
+                "SERVER_ERROR flush_all failed on server 10.0.0.2:11212: Connection refused\r\n", true);
+    /* a server's own error line, its SERVER_ERROR dropped (the line says it once) */
+    static const char *const two[] = { "SERVER_ERROR out of memory\r\n", "OK\r\n",
+                                       "CLIENT_ERROR flush_all not allowed\r\n" };
+    check_flush(r, "flush_all\r\n", 3, two, NULL,
+                "SERVER_ERROR flush_all failed on server 10.0.0.1:11211: out of memory; "
+                "server web3: CLIENT_ERROR flush_all not allowed\r\n", true);
+    /* a server whose name the proxy does not know */
+    static const char *const four[] = { "OK\r\n", "OK\r\n", "OK\r\n", NULL };
+    check_flush(r, "flush_all\r\n", 4, four, "Connection timed out",
+                "SERVER_ERROR flush_all failed on server #3: Connection timed out\r\n", true);
+    r->ctx.server_name = NULL;
+
+    /* many failures: the line is cut, and says so */
+    union parser ps;
+    struct msg *m = parse_req(r, &ps, "flush_all\r\n", 2);
+    assert_int_equal(P->req_plan(m, &ps, &r->ctx), 0);
+    assert_int_equal(msg_split_init(m, 40, 0), 0);
+    for (uint32_t f = 0; f < 40; f++) {
+        struct msg *fr = msg_get(&r->mc);
+        fr->parent = m;
+        fr->cmd = m->cmd;
+        fr->server = (int32_t)f;
+        fr->rsp = msg_get(&r->mc);
+        assert_int_equal(P->error(fr->rsp, NULL, "Connection refused", &r->ctx), 0);
+        m->frags[f] = fr;
+        m->nfrag = f + 1;
+    }
+    assert_int_equal(P->merge(m, &r->ctx), 0);
+    const char *t = out_text(m->rsp);
+    size_t n = strlen(t);
+    assert_true(n < 1024 + 16);
+    assert_memory_equal(t, "SERVER_ERROR flush_all failed on server #0: Connection refused; server #1:", 74);
+    assert_memory_equal(t + n - 5, "...\r\n", 5);
+    msg_put(&r->mc, m);
+    chain_drop(r);
+}
+
 int
 main(void)
 {
@@ -688,6 +986,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_error_replies, rig_setup, rig_teardown),
         cmocka_unit_test_setup_teardown(test_bad_requests, rig_setup, rig_teardown),
         cmocka_unit_test_setup_teardown(test_discarding, rig_setup, rig_teardown),
+        cmocka_unit_test_setup_teardown(test_counters, rig_setup, rig_teardown),
+        cmocka_unit_test_setup_teardown(test_stats_self, rig_setup, rig_teardown),
+        cmocka_unit_test_setup_teardown(test_merge_flush, rig_setup, rig_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
