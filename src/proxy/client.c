@@ -2,6 +2,7 @@
  * reply FIFO written back with one writev per flush. */
 #include "proxy/proxy.h"
 
+#include "core/clock.h"
 #include "core/common.h"
 #include "core/log.h"
 #include "core/net.h"
@@ -145,14 +146,76 @@ admit(struct pool *p)
     return false;
 }
 
+/* True when the peer of a just accepted fd has already closed without sending anything
+ * (a TCP health check, a port probe): there is nothing to serve, and it must not take a
+ * place under client_connections. */
+static bool
+gone_before_served(int fd)
+{
+    char b;
+    ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+static void accept_client(struct wpool *wp, int fd, bool may_wait);
+
 void
 client_accept(struct wpool *wp, int fd)
+{
+    accept_client(wp, fd, true);
+}
+
+/* How long a client over client_connections waits for a place that a client leaving at
+ * the same moment frees (on this worker or another), and how often it looks. */
+#define ADMIT_WAIT_NS  (3 * 1000 * 1000)
+#define ADMIT_LOOK_US  250
+
+void
+client_admit_deferred(struct worker *w)
+{
+    uint32_t n = w->ndeferred, kept = 0;
+    uint64_t now = km_clock_ns(CLOCK_MONOTONIC);
+
+    w->ndeferred = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        struct wpool *wp = &w->pools[w->deferred[i].pidx];
+        if (now < w->deferred[i].until_ns && !gone_before_served(w->deferred[i].fd) &&
+            atomic_load_explicit(&wp->pool->nclients, memory_order_relaxed) >=
+                wp->pool->cf->client_connections) {
+            w->deferred[kept++] = w->deferred[i];   /* still full: look again soon */
+            continue;
+        }
+        accept_client(wp, w->deferred[i].fd, false);
+    }
+    w->ndeferred += kept;
+    if (w->ndeferred > 0) {
+        struct timeval tv = { 0, ADMIT_LOOK_US };
+        evtimer_add(w->admit_tev, &tv);
+    }
+}
+
+static void
+accept_client(struct wpool *wp, int fd, bool may_wait)
 {
     struct worker *w = wp->w;
     struct pool *p = wp->pool;
     struct client *cl;
 
-    if (!admit(p)) {
+    if (gone_before_served(fd)) {
+        log_debug("pool %s: a client left before it was served (fd %d)", p->cf->name, fd);
+        close(fd);
+        return;
+    }
+    bool in = admit(p);
+    if (!in && may_wait && w->ndeferred < KM_ARRAY_LEN(w->deferred)) {
+        w->deferred[w->ndeferred].fd = fd;
+        w->deferred[w->ndeferred].pidx = p->idx;
+        w->deferred[w->ndeferred].until_ns = km_clock_ns(CLOCK_MONOTONIC) + ADMIT_WAIT_NS;
+        w->ndeferred++;
+        return;
+    }
+    if (!in) {
         /* one best-effort write of the protocol's error line, then close */
         const char *refuse = "too many client connections";
         struct proto_ctx ctx = worker_ctx(w, wp);
@@ -236,6 +299,9 @@ client_close(struct client *cl, const char *why)
 void
 client_close_all(struct worker *w)
 {
+    for (uint32_t i = 0; i < w->ndeferred; i++)
+        close(w->deferred[i].fd);
+    w->ndeferred = 0;
     while (w->clients != NULL)
         client_close(w->clients, "shutdown");
 }

@@ -149,6 +149,14 @@ struct worker {
     bool epoch_on;
     uint64_t epoch_cpu_ns;     /* CPU time and replies when the epoch began */
     uint64_t epoch_replies;
+    struct {
+        int fd;
+        uint32_t pidx;
+        uint64_t until_ns;     /* monotonic: refused if there is still no room then */
+    } deferred[64];            /* clients over client_connections, looked at again at the
+                                  end of each loop iteration (client_admit_deferred) */
+    uint32_t ndeferred;
+    struct event *admit_tev;   /* wakes the loop to look at them again */
     struct mailbox mb;         /* what other threads post to this worker */
     struct event *mbev;        /* watches mb */
     pthread_t thread;
@@ -285,6 +293,9 @@ void listener_close_shared(struct shared_listener *sl);
 
 /* client.c */
 void client_accept(struct wpool *wp, int fd);
+/* The end of a loop iteration: admit or refuse the clients that found client_connections
+ * reached (a client that left in the same iteration has made room by now). */
+void client_admit_deferred(struct worker *w);
 /* The request m of client cl is complete (reply attached): count its bytes against the
  * client's output limit and schedule a write. */
 void client_reply_ready(struct client *cl, struct msg *m);

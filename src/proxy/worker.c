@@ -9,7 +9,19 @@
 
 #include <event2/event.h>
 #include <fcntl.h>
-#ifdef __GLIBC__
+/* malloc_trim hands glibc's free pages back. Under a sanitizer the allocator is the
+ * sanitizer's own, and glibc's trim from a thread that never used glibc's heap upsets
+ * glibc's bookkeeping of its arenas (a fault or an assertion at thread exit), so there it
+ * is left out. */
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define KM_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
+#define KM_SANITIZED 1
+#endif
+#endif
+#if defined(__GLIBC__) && !defined(KM_SANITIZED)
+#define KM_TRIM 1
 #include <malloc.h>
 #endif
 #include <stdlib.h>
@@ -41,7 +53,7 @@ on_tick(int fd, short what, void *arg)
     slab_trim(&w->client_slab);
     if (w->bp.nreleased != w->trimmed_at) {
         w->trimmed_at = w->bp.nreleased;
-#ifdef __GLIBC__
+#ifdef KM_TRIM
         malloc_trim(0);
 #endif
     }
@@ -116,6 +128,16 @@ wpool_free(struct wpool *wp)
     wp->srvslot = NULL;
 }
 
+/* Only wakes the loop: the clients waiting for a place are looked at after each
+ * iteration (client_admit_deferred). */
+static void
+on_admit_timer(int fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+}
+
 /* Records from other threads: clients dealt from a shared listener, wake-ups (the loop
  * then passes a safe point), the order to stop. */
 static void
@@ -180,7 +202,8 @@ worker_init(struct worker *w, struct proxy *px, uint32_t id, uint32_t mbuf_size,
         return KM_ERROR;
     pace_init(&w->pace, pace);
     w->epoch = evtimer_new(w->base, on_epoch, w);
-    if (w->epoch == NULL)
+    w->admit_tev = evtimer_new(w->base, on_admit_timer, w);
+    if (w->epoch == NULL || w->admit_tev == NULL)
         return KM_ERROR;
     return KM_OK;
 }
@@ -194,6 +217,9 @@ worker_free(struct worker *w)
     if (w->epoch != NULL)
         event_free(w->epoch);
     w->epoch = NULL;
+    if (w->admit_tev != NULL)
+        event_free(w->admit_tev);
+    w->admit_tev = NULL;
     if (w->mbev != NULL)
         event_free(w->mbev);
     w->mbev = NULL;
@@ -369,6 +395,9 @@ worker_run(struct worker *w)
             break;
         }
         uint32_t n = flush(w);
+        /* after the flush: a client that left in this iteration is closed by now */
+        if (w->ndeferred > 0)
+            client_admit_deferred(w);
         if (n > 0 && !w->epoch_on && w->pace.policy == PACE_AUTO)
             epoch_arm(w);
         if (!w->pace.nap || n == 0 || bufpool_held(&w->bp) > PACE_MAX_HELD) {

@@ -5,6 +5,7 @@ auto_eject_hosts (keys remap while a server is out and come back after
 server_retry_timeout), every server down (fast errors, no hang), redis_auth, redis_db,
 client_connections and preconnect. Every wait is bounded."""
 
+import socket
 import time
 
 import pytest
@@ -343,7 +344,8 @@ def test_client_connections_boundary(redis_factory, proxy_factory, limit):
     """client_connections: N serves exactly N clients at once, and the stats port's
     client_connections agrees at each step: N in, the (N+1)th refused with the error
     and closed (not counted), one leaves, the next is served, and the (N+1)th is again
-    refused."""
+    refused; a client that comes right as another leaves is served; connections that
+    open and close at once take no place."""
     p = proxy_factory(redis_factory(1), client_connections=limit)
 
     def count():
@@ -373,10 +375,28 @@ def test_client_connections_boundary(redis_factory, proxy_factory, limit):
         with p.client(timeout=5) as extra:
             assert extra.read_raw(timeout=3).startswith(b"-ERR too many client connections")
         assert count() == limit
+        # one leaves and another comes straight after it, with no pause for the proxy
+        # to see the close first: the newcomer is served
+        for _ in range(20):
+            inside.pop(0).close()
+            c = p.client(timeout=5)
+            inside.append(c)
+            assert c.call("PING") == b"PONG", "the place of a client that left was not given"
     finally:
         for c in inside:
             c.close()
     assert wait_for(lambda: count() == 0, 3), count()
+    # connections that open and close without a word (health checks, port probes) take
+    # no place: right after 50 of them, N clients are served
+    for _ in range(50):
+        socket.create_connection(("127.0.0.1", p.port), timeout=5).close()
+    inside = [p.client(timeout=5) for _ in range(limit)]
+    try:
+        for c in inside:
+            assert c.call("PING") == b"PONG", "a probe that left took a client's place"
+    finally:
+        for c in inside:
+            c.close()
 
 
 def test_preconnect(redis_factory, proxy_factory):
