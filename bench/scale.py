@@ -12,7 +12,8 @@ machine; nutcracker gets one), the load generators and the 4 redis-servers to th
 others, one kmload process per load CPU. On a 2-core machine that is one core each:
 there the question is what sharing costs (CPU per request at 2 workers against 1), on
 16 cores how far the throughput goes. SCALE_QUICK=1 runs a smaller count;
-SCALE_WORKERS=1,2,4 picks the worker counts. Every process is stopped by its own PID,
+SCALE_WORKERS=1,2,4 picks the worker counts; SCALE_KEYMUX_ARGS adds keymux flags
+(e.g. "--pace block"). Every process is stopped by its own PID,
 every run is bounded in count and time; results go to bench/results/scale-latest.json.
 Targets are printed as PASS / MISS, measured, never asserted.
 """
@@ -144,7 +145,7 @@ class Scale:
         binary = self.args.keymux if kind == "keymux" else self.args.nutcracker
         argv = [binary, "-c", conf, "-s", str(STATS_PORT), "-a", "127.0.0.1", "-o", logf]
         if kind == "keymux":
-            argv += ["-w", str(workers)]
+            argv += ["-w", str(workers)] + os.environ.get("SCALE_KEYMUX_ARGS", "").split()
         p = self.procs.start(argv, cpus, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if not wait_port(LISTEN_PORT, p, 10.0):
             self.procs.stop(p)
