@@ -123,8 +123,9 @@ test-asan: deps
 	[ $$rc = 0 ] && echo "test-asan: passed, no sanitizer report" || echo "test-asan: FAILED"; \
 	exit $$rc
 
-# ThreadSanitizer: keymux built with clang -fsanitize=thread into build-tsan/, then the
-# whole integration suite with every keymux at TSAN_WORKERS workers (4), then the soak for
+# ThreadSanitizer: keymux built with clang -fsanitize=thread into build-tsan/, the unit
+# test of the publication domain (reader threads racing a publisher), then the whole
+# integration suite with every keymux at TSAN_WORKERS workers (4), then the soak for
 # TSAN_SOAK_SECONDS (0 skips it). A report is written to $(TSAN_LOGS)/ (the harness
 # also looks for one in each proxy's output): any file there fails the run and is shown.
 TSAN_BUILD   ?= build-tsan
@@ -138,7 +139,8 @@ test-tsan: deps
 	@export TSAN_OPTIONS=halt_on_error=0:second_deadlock_stack=1:log_path=$(TSAN_LOGS)/tsan \
 	    CFLAGS="$(TSAN_CFLAGS)"; \
 	rc=0; \
-	$(MAKE) CC=clang BUILD=$(TSAN_BUILD) $(TSAN_BUILD)/keymux || exit 1; \
+	$(MAKE) CC=clang BUILD=$(TSAN_BUILD) $(TSAN_BUILD)/keymux $(TSAN_BUILD)/tests/test_publish || exit 1; \
+	$(TSAN_BUILD)/tests/test_publish || rc=1; \
 	KEYMUX_WORKERS=$(TSAN_WORKERS) $(MAKE) CC=clang BUILD=$(TSAN_BUILD) test-integration || rc=1; \
 	if [ "$(TSAN_SOAK_SECONDS)" != 0 ]; then \
 	    $(PYTHON) tests/soak/soak.py --keymux $(TSAN_BUILD)/keymux --workers $(TSAN_WORKERS) \

@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 int
 proxy_init(struct proxy *px, const struct conf *cf, uint32_t nworkers, uint32_t mbuf_size,
