@@ -23,21 +23,52 @@ from helpers import (Error, Incomplete, ProtocolError, RespConn, describe, encod
 # helpers
 
 
+def _tcp_sockets():
+    """{socket inode: (local port, remote port, state)} of every TCP socket on the host."""
+    out = {}
+    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(path) as f:
+                next(f)
+                for line in f:
+                    parts = line.split()
+                    lport = int(parts[1].rsplit(":", 1)[1], 16)
+                    rport = int(parts[2].rsplit(":", 1)[1], 16)
+                    out[parts[9]] = (lport, rport, parts[3])
+        except OSError:
+            pass
+    return out
+
+
+def _server_port(s):
+    if hasattr(s, "port"):
+        return s.port
+    return int(str(s).rsplit(":", 1)[1])
+
+
 def _fds(proxy):
-    """How many file descriptors the proxy process has open now, less the server
-    connections its stats port reports open: those are kept on purpose, and with several
-    workers each worker opens its own when it first needs one, so only what is left
-    (clients, listeners, the process's own) must come back to its baseline. An fd
-    left open after its connection was counted closed still shows."""
-    for _ in range(20):
-        before = len(os.listdir("/proc/%d/fd" % proxy.proc.pid))
-        doc = proxy.stats()
-        conns = sum(v["server_connections"] for pool in doc.values() if isinstance(pool, dict)
-                    for v in pool.values() if isinstance(v, dict))
-        after = len(os.listdir("/proc/%d/fd" % proxy.proc.pid))
-        if before == after:
-            return after - conns
-    return after - conns
+    """How many file descriptors the proxy process has open now, less its connections to
+    its servers and to its stats port's clients: server connections are kept on
+    purpose, and with several workers each worker opens its own when it first needs one;
+    a stats client lingers a moment after it has read. What is left (clients,
+    listeners, the process's own descriptors) must come back to its baseline."""
+    socks = _tcp_sockets()
+    servers = {_server_port(s) for s in proxy.servers}
+    base = "/proc/%d/fd" % proxy.proc.pid
+    n = 0
+    for name in os.listdir(base):
+        try:
+            target = os.readlink(os.path.join(base, name))
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            info = socks.get(target[8:-1])
+            if info is not None:
+                lport, rport, state = info
+                if rport in servers or (lport == proxy.stats_port and state != "0A"):
+                    continue
+        n += 1
+    return n
 
 
 def _fd_list(proxy):
