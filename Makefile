@@ -153,14 +153,15 @@ test-tsan: deps
 	exit $$rc
 
 # libFuzzer targets (clang; fuzz/README.md): built into $(BUILD)/fuzz/, each run for
-# FUZZ_SECONDS by `make fuzz`, for 30 s by `make fuzz-ci`.
+# FUZZ_SECONDS by `make fuzz`, for FUZZ_CI_SECONDS (20) by `make fuzz-ci`.
 FUZZ_SECONDS ?= 120
+FUZZ_CI_SECONDS ?= 20
 .PHONY: fuzz fuzz-ci
 fuzz: deps
 	sh fuzz/fuzz.sh build $(BUILD)/fuzz
 	sh fuzz/fuzz.sh run $(BUILD)/fuzz $(FUZZ_SECONDS)
 fuzz-ci: deps
 	sh fuzz/fuzz.sh build $(BUILD)/fuzz
-	sh fuzz/fuzz.sh run $(BUILD)/fuzz 30
+	sh fuzz/fuzz.sh run $(BUILD)/fuzz $(FUZZ_CI_SECONDS)
 
 -include $(LIB_OBJ:.o=.d) $(MAIN_OBJ:.o=.d)
