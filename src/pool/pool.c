@@ -74,7 +74,7 @@ ring_make(struct pool *p)
                    cf->hash_tag[0] != '\0' ? cf->hash_tag : NULL) != KM_OK)
         goto fail;
     for (uint32_t i = 0; i < p->nservers; i++) {
-        const struct server_health *h = &p->servers[i].h;
+        const struct server_health *h = p->servers[i].h;
         bool out = atomic_load(&h->ejected);
         p->rs[i].live = !out;
         if (out) {
@@ -109,9 +109,99 @@ ring_publish(struct pool *p)
         pub_retire(p->pub, &old->node, ring_free);
 }
 
+static void
+server_state_put(struct server_state *st)
+{
+    if (st != NULL && atomic_fetch_sub(&st->refs, 1) == 1) {
+        free(st->wst);
+        free(st);
+    }
+}
+
+static void
+pool_state_put(struct pool_state *st)
+{
+    if (st != NULL && atomic_fetch_sub(&st->refs, 1) == 1) {
+        free(st->wst);
+        free(st);
+    }
+}
+
+/* A fresh state block with counters for nworkers workers; NULL when out of memory. */
+static void *
+state_new(size_t size, size_t slot, uint32_t nworkers, void **wst)
+{
+    void *st = calloc(1, size);
+    void *slots = aligned_alloc(64, (size_t)(nworkers > 0 ? nworkers : 1) * slot);
+
+    if (st == NULL || slots == NULL) {
+        free(st);
+        free(slots);
+        return NULL;
+    }
+    memset(slots, 0, (size_t)(nworkers > 0 ? nworkers : 1) * slot);
+    *wst = slots;
+    return st;
+}
+
+static struct pool_state *
+pool_state_new(uint32_t nworkers)
+{
+    void *wst;
+    struct pool_state *st = state_new(sizeof(*st), sizeof(struct pool_stats_slot), nworkers, &wst);
+
+    if (st == NULL)
+        return NULL;
+    st->wst = wst;
+    st->nworkers = nworkers;
+    atomic_init(&st->refs, 1);
+    return st;
+}
+
+static struct server_state *
+server_state_new(uint32_t nworkers)
+{
+    void *wst;
+    struct server_state *st = state_new(sizeof(*st), sizeof(struct server_stats_slot), nworkers,
+                                        &wst);
+
+    if (st == NULL)
+        return NULL;
+    st->wst = wst;
+    st->nworkers = nworkers;
+    atomic_init(&st->refs, 1);
+    return st;
+}
+
+/* The server of prev that s (of the pool being built) succeeds: the same name and the
+ * same address. NULL when there is none. */
+static const struct server *
+predecessor(const struct pool *prev, const struct server *s)
+{
+    if (prev == NULL)
+        return NULL;
+    for (uint32_t i = 0; i < prev->nservers; i++) {
+        const struct server *o = &prev->servers[i];
+        if (strcmp(o->ident, s->ident) == 0 && o->addrlen == s->addrlen &&
+            memcmp(&o->addr, &s->addr, s->addrlen) == 0)
+            return o;
+    }
+    return NULL;
+}
+
+struct server *
+pool_server_of(const struct pool *p, const struct server_state *st)
+{
+    for (uint32_t i = 0; i < p->nservers; i++) {
+        if (p->servers[i].state == st)
+            return &p->servers[i];
+    }
+    return NULL;
+}
+
 int
 pool_init(struct pool *p, uint32_t idx, const struct conf_pool *cf, struct pub_domain *pub,
-          char *err, size_t errlen)
+          uint32_t nworkers, const struct pool *prev, char *err, size_t errlen)
 {
     memset(p, 0, sizeof(*p));
     p->idx = idx;
@@ -119,11 +209,17 @@ pool_init(struct pool *p, uint32_t idx, const struct conf_pool *cf, struct pub_d
     p->pub = pub;
     p->proto = cf->redis ? &proto_redis : &proto_memcache;
     atomic_init(&p->ring, NULL);
-    atomic_init(&p->nclients, 0);
-    atomic_init(&p->server_ejects, 0);
+    atomic_init(&p->next, NULL);
     if (pthread_mutex_init(&p->rebuild, NULL) != 0) {
         snprintf(err, errlen, "pool '%s': cannot make a lock", cf->name);
         return KM_ERROR;
+    }
+    p->rebuild_ready = true;
+    if (prev != NULL) {
+        p->state = prev->state;
+        atomic_fetch_add(&p->state->refs, 1);
+    } else if ((p->state = pool_state_new(nworkers)) == NULL) {
+        goto nomem;
     }
     p->nservers = cf->nservers;
     p->limits.max_bulk = (uint64_t)cf->max_bulk_length;
@@ -155,6 +251,14 @@ pool_init(struct pool *p, uint32_t idx, const struct conf_pool *cf, struct pub_d
             pool_free(p);
             return KM_ERROR;
         }
+        const struct server *o = predecessor(prev, s);
+        if (o != NULL) {
+            s->state = o->state;
+            atomic_fetch_add(&s->state->refs, 1);
+        } else if ((s->state = server_state_new(nworkers)) == NULL) {
+            goto nomem;
+        }
+        s->h = &s->state->h;
     }
     struct ring *r = ring_make(p);
     if (r == NULL)
@@ -172,17 +276,34 @@ void
 pool_free(struct pool *p)
 {
     if (p->servers != NULL) {
-        for (uint32_t i = 0; i < p->nservers; i++)
+        for (uint32_t i = 0; i < p->nservers; i++) {
             free(p->servers[i].ident);
+            server_state_put(p->servers[i].state);
+        }
     }
     free(p->servers);
     free(p->rs);
     struct ring *r = atomic_exchange(&p->ring, NULL);
     if (r != NULL)
         ring_free(&r->node);
-    pthread_mutex_destroy(&p->rebuild);
+    if (p->rebuild_ready)
+        pthread_mutex_destroy(&p->rebuild);
+    p->rebuild_ready = false;
+    pool_state_put(p->state);
+    p->state = NULL;
     p->servers = NULL;
     p->rs = NULL;
+}
+
+void
+pool_supersede(struct pool *old, struct pool *succ)
+{
+    atomic_store(&old->next, succ);
+    /* a failure counted on old before the store above may have ejected a server after
+     * succ's ring was built: build it again from the health as it is now */
+    pthread_mutex_lock(&succ->rebuild);
+    ring_publish(succ);
+    pthread_mutex_unlock(&succ->rebuild);
 }
 
 int
@@ -206,7 +327,17 @@ pool_nlive(struct pool *p)
 void
 pool_server_failed(struct pool *p, struct server *s, uint64_t now_ms)
 {
-    struct server_health *h = &s->h;
+    /* a request of a pool a reload replaced: its successor decides for the server */
+    struct pool *succ = atomic_load(&p->next);
+    if (succ != NULL) {
+        struct server *ns = pool_server_of(succ, s->state);
+        if (ns != NULL) {
+            pool_server_failed(succ, ns, now_ms);
+            return;
+        }
+    }
+
+    struct server_health *h = s->h;
     uint32_t failures = atomic_fetch_add(&h->failures, 1) + 1;
 
     if (!p->cf->auto_eject_hosts || failures < p->cf->server_failure_limit ||
@@ -218,7 +349,7 @@ pool_server_failed(struct pool *p, struct server *s, uint64_t now_ms)
         atomic_store(&h->retry_at_ms, now_ms + (uint64_t)p->cf->server_retry_timeout);
         atomic_store(&h->ejected_at_us, km_now_us_wall());
         atomic_store(&h->ejected, true);
-        atomic_fetch_add(&p->server_ejects, 1);
+        atomic_fetch_add(&p->state->server_ejects, 1);
         log_warn("pool %s: ejecting server %s after %u failures, retry in %lld ms",
                  p->cf->name, s->ident, failures, (long long)p->cf->server_retry_timeout);
         ring_publish(p);
@@ -234,9 +365,9 @@ pool_retry_ejected(struct pool *p, uint64_t now_ms)
     pthread_mutex_lock(&p->rebuild);
     for (uint32_t i = 0; i < p->nservers; i++) {
         struct server *s = &p->servers[i];
-        if (atomic_load(&s->h.ejected) && now_ms >= atomic_load(&s->h.retry_at_ms)) {
-            atomic_store(&s->h.failures, 0);
-            atomic_store(&s->h.ejected, false);
+        if (atomic_load(&s->h->ejected) && now_ms >= atomic_load(&s->h->retry_at_ms)) {
+            atomic_store(&s->h->failures, 0);
+            atomic_store(&s->h->ejected, false);
             changed = true;
             log_notice("pool %s: server %s back in the ring", p->cf->name, s->ident);
         }

@@ -7,15 +7,23 @@
  *   pool->ring          the routing over the live servers: an immutable build, published
  *                       by pointer (core/publish.h); replaced whole when a server leaves
  *                       or rejoins, under pool->rebuild, never on the request path
- *   server->h           the server's health: consecutive failures counted by every
+ *   state->h            a server's health: consecutive failures counted by every
  *                       worker, the ejection and its retry time decided once (atomics)
- *   pool->nclients      the pool's clients, against client_connections (atomic)
- *   pool->server_ejects the ejections so far (atomic)
- *   pool->counts_base   the protocol counters' sum at the last memcached `stats reset`
+ *   state->nclients     the pool's clients, against client_connections (atomic)
+ *   state->server_ejects  the ejections so far (atomic)
+ *   state->counts_base  the protocol counters' sum at the last memcached `stats reset`
  *                       (each counter an atomic word, stored by the worker that got it)
+ *   state->wst[i]       worker i's counters for the pool or server: only worker i
+ *                       writes them (core/counter.h), the stats port sums them
  *
- * What a worker keeps per pool and per server (its connections, its counters, its
- * listener) is the worker's own: see struct wpool and struct wserver in proxy/proxy.h.
+ * That state lives in its own block (struct pool_state, struct server_state), which a
+ * reload hands from a pool or server to its successor of the same name, so that what a
+ * pool has counted, its clients against the limit and its servers' health go on
+ * across the reload; a block is freed with the last pool or server that holds it.
+ *
+ * What a worker keeps per pool and per server (its connections, its listener, its
+ * split scratch) is the worker's own: see struct wpool and struct wserver in
+ * proxy/proxy.h.
  */
 #ifndef KM_POOL_H
 #define KM_POOL_H
@@ -35,8 +43,7 @@
 struct proto;
 struct pool;
 
-/* Counters of one server in one worker, named as twemproxy's stats. Each worker writes
- * its own; the stats port sums them (core/counter.h). */
+/* Counters of one server in one worker, named as twemproxy's stats. */
 struct server_stats {
     struct km_ctr server_eof, server_err, server_timedout;
     struct km_ctr requests, request_bytes, responses, response_bytes;
@@ -51,12 +58,39 @@ struct pool_stats {
     struct proto_counts counts;    /* bumped by the protocol (memcached stats, INFO) */
 };
 
+/* One worker's counters, alone on their cache lines. */
+struct server_stats_slot {
+    struct server_stats st;
+} __attribute__((aligned(64)));
+
+struct pool_stats_slot {
+    struct pool_stats st;
+} __attribute__((aligned(64)));
+
 /* A server's health, the same for every worker. */
 struct server_health {
     _Atomic uint32_t failures;     /* consecutive failures, any worker's */
     _Atomic bool ejected;          /* out of the ring */
     _Atomic uint64_t retry_at_ms;  /* monotonic ms when an ejected server is tried again */
     _Atomic int64_t ejected_at_us; /* unix time in us of the last ejection, 0 = never */
+};
+
+/* What a server carries across a reload (see the top of this file). */
+struct server_state {
+    _Atomic uint32_t refs;         /* servers holding it */
+    struct server_health h;
+    uint32_t nworkers;
+    struct server_stats_slot *wst; /* one per worker */
+};
+
+/* What a pool carries across a reload. */
+struct pool_state {
+    _Atomic uint32_t refs;         /* pools holding it */
+    _Atomic uint32_t nclients;     /* client connections open, all workers */
+    _Atomic uint64_t server_ejects;
+    struct proto_counts counts_base;   /* the protocol counters at the last `stats reset` */
+    uint32_t nworkers;
+    struct pool_stats_slot *wst;   /* one per worker */
 };
 
 struct server {
@@ -66,7 +100,8 @@ struct server {
     const struct conf_server *cf;  /* its config line */
     struct sockaddr_storage addr;  /* resolved address */
     socklen_t addrlen;             /* 0 until resolved */
-    struct server_health h;
+    struct server_state *state;    /* health and counters, shared with its successor */
+    struct server_health *h;       /* &state->h */
 };
 
 /* One build of a pool's routing, published whole through pool->ring. */
@@ -87,19 +122,42 @@ struct pool {
     _Atomic(struct ring *) ring;   /* the current routing (see the top of this file) */
     pthread_mutex_t rebuild;       /* one ring build at a time */
     struct pub_domain *pub;        /* where replaced rings wait for the readers; NULL: one thread */
-    _Atomic uint32_t nclients;     /* client connections open, all workers */
-    _Atomic uint64_t server_ejects;
-    struct proto_counts counts_base;   /* the protocol counters at the last `stats reset`
-                                          (memcached), stored by whichever worker got it */
+    struct pool_state *state;      /* clients, ejections and counters, shared with its
+                                      successor */
+    _Atomic(struct pool *) next;   /* the pool a reload put in its place, NULL while current */
+    bool rebuild_ready;            /* the lock was made */
 };
 
-/* Build a pool from its config: servers resolved (hostnames looked up now), routing built.
- * pub is where replaced rings are retired (NULL when only one thread ever routes).
+/* Build a pool from its config: servers resolved (hostnames looked up now), routing built,
+ * with counters for nworkers workers. pub is where replaced rings are retired (NULL when
+ * only one thread ever routes). prev, when not NULL, is the pool this one replaces (a
+ * reload): the new pool takes over its state, and each server whose name and address
+ * are the same as one of prev's takes over that server's (see the top of this file), so
+ * its health, and a ring that leaves out the servers prev had ejected, carry over.
  * KM_OK, or KM_ERROR with a message in err. */
 int pool_init(struct pool *p, uint32_t idx, const struct conf_pool *cf, struct pub_domain *pub,
-              char *err, size_t errlen);
-/* Release the pool; no worker may use it any more. */
+              uint32_t nworkers, const struct pool *prev, char *err, size_t errlen);
+/* The server of p that carries the state s, or NULL (s was not handed over to p). */
+struct server *pool_server_of(const struct pool *p, const struct server_state *s);
+/* Worker w's counters of pool p and of its server s. */
+static inline struct pool_stats *
+pool_wstats(const struct pool *p, uint32_t w)
+{
+    return &p->state->wst[w].st;
+}
+
+static inline struct server_stats *
+server_wstats(const struct server *s, uint32_t w)
+{
+    return &s->state->wst[w].st;
+}
+/* Release the pool; no worker may use it any more. Its state blocks go with the last
+ * pool and servers that hold them. */
 void pool_free(struct pool *p);
+/* A reload put succ in old's place: failures counted on old's servers go to succ's
+ * (pool_server_failed), and succ's ring is built again from the health as it is now,
+ * so a server old ejected while succ was being built is left out. */
+void pool_supersede(struct pool *old, struct pool *succ);
 
 /* The server index for a key, or -1 when no server is live. Any thread: the ring is
  * loaded once and not kept; *rand is the caller's own random-distribution state (see
@@ -120,8 +178,8 @@ void pool_server_failed(struct pool *p, struct server *s, uint64_t now_ms);
 static inline void
 pool_server_ok(struct server *s)
 {
-    if (atomic_load_explicit(&s->h.failures, memory_order_relaxed) != 0)
-        atomic_store_explicit(&s->h.failures, 0, memory_order_relaxed);
+    if (atomic_load_explicit(&s->h->failures, memory_order_relaxed) != 0)
+        atomic_store_explicit(&s->h->failures, 0, memory_order_relaxed);
 }
 /* Bring back ejected servers whose retry time has come; true when the ring changed. */
 bool pool_retry_ejected(struct pool *p, uint64_t now_ms);

@@ -79,7 +79,7 @@ on_bad_request(void *arg, const char *reason, bool recoverable)
     struct proto_ctx ctx = worker_ctx(w, conn_wpool(c));
     struct msg *m = msg_get(&w->mc);
 
-    ctr_add(&conn_wpool(c)->st.client_err, 1);
+    ctr_add(&conn_wpool(c)->st->client_err, 1);
     if (m == NULL)
         return KM_ERROR;
     m->rsp = msg_get(&w->mc);
@@ -116,13 +116,13 @@ client_event(int fd, short what, void *arg)
             worker_mark_dirty(conn_worker(&cl->c), &cl->c);
         } else if (rc != KM_OK || cl->c.eof) {
             if (rc != KM_OK && cl->tail == NULL) {
-                ctr_add(&conn_wpool(&cl->c)->st.client_err, 1);
+                ctr_add(&conn_wpool(&cl->c)->st->client_err, 1);
                 client_close(cl, "read error");
                 return;
             }
             /* stop reading; close once the replies owed have been written */
             if (cl->c.eof)
-                ctr_add(&conn_wpool(&cl->c)->st.client_eof, 1);
+                ctr_add(&conn_wpool(&cl->c)->st->client_eof, 1);
             conn_stop_reading(&cl->c);
             cl->c.quit = true;
             worker_mark_dirty(conn_worker(&cl->c), &cl->c);
@@ -138,11 +138,11 @@ static bool
 admit(struct pool *p)
 {
     uint32_t limit = p->cf->client_connections;
-    uint32_t n = atomic_fetch_add_explicit(&p->nclients, 1, memory_order_relaxed);
+    uint32_t n = atomic_fetch_add_explicit(&p->state->nclients, 1, memory_order_relaxed);
 
     if (limit == 0 || n < limit)
         return true;
-    atomic_fetch_sub_explicit(&p->nclients, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&p->state->nclients, 1, memory_order_relaxed);
     return false;
 }
 
@@ -181,7 +181,7 @@ client_admit_deferred(struct worker *w)
     for (uint32_t i = 0; i < n; i++) {
         struct wpool *wp = &w->pools[w->deferred[i].pidx];
         if (now < w->deferred[i].until_ns && !gone_before_served(w->deferred[i].fd) &&
-            atomic_load_explicit(&wp->pool->nclients, memory_order_relaxed) >=
+            atomic_load_explicit(&wp->pool->state->nclients, memory_order_relaxed) >=
                 wp->pool->cf->client_connections) {
             w->deferred[kept++] = w->deferred[i];   /* still full: look again soon */
             continue;
@@ -240,7 +240,7 @@ accept_client(struct wpool *wp, int fd, bool may_wait)
     if (cl == NULL || net_nonblock(fd) < 0) {
         log_error("pool %s: cannot set up a client: %s", p->cf->name, strerror(errno));
         slab_free(&w->client_slab, cl);
-        atomic_fetch_sub_explicit(&p->nclients, 1, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&p->state->nclients, 1, memory_order_relaxed);
         close(fd);
         return;
     }
@@ -255,7 +255,7 @@ accept_client(struct wpool *wp, int fd, bool may_wait)
         log_error("pool %s: cannot watch a client", p->cf->name);
         conn_close_fd(&cl->c);
         slab_free(&w->client_slab, cl);
-        atomic_fetch_sub_explicit(&p->nclients, 1, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&p->state->nclients, 1, memory_order_relaxed);
         return;
     }
     cl->next = w->clients;
@@ -291,7 +291,7 @@ client_close(struct client *cl, const char *why)
         w->clients = cl->next;
     if (cl->next != NULL)
         cl->next->prev = cl->prev;
-    atomic_fetch_sub_explicit(&p->nclients, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&p->state->nclients, 1, memory_order_relaxed);
     ctr_sub(&w->curr_connections, 1);
     slab_free(&w->client_slab, cl);
 }
@@ -331,7 +331,7 @@ client_flush(struct client *cl)
     struct iovec iov[CLIENT_IOV];
 
     if (cl->c.overflow) {
-        ctr_add(&conn_wpool(&cl->c)->st.client_err, 1);
+        ctr_add(&conn_wpool(&cl->c)->st->client_err, 1);
         client_close(cl, "output limit");
         return KM_ERROR;
     }

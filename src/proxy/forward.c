@@ -42,7 +42,7 @@ forward_fail(struct worker *w, struct wpool *wp, struct msg *m, const char *reas
     struct proto_ctx ctx = worker_ctx(w, wp);
     struct msg *r;
 
-    ctr_add(&wp->st.forward_error, 1);
+    ctr_add(&wp->st->forward_error, 1);
     if (m->rsp != NULL) {
         msg_put(&w->mc, m->rsp);
         m->rsp = NULL;
@@ -190,7 +190,7 @@ split(struct worker *w, struct wpool *wp, struct msg *m)
         if (wp->pool->proto->frag(fr, m, keys + start[f], start[f + 1] - start[f], &ctx) != KM_OK)
             goto fail_frags;
     }
-    ctr_add(&wp->st.fragments, nfrag);
+    ctr_add(&wp->st->fragments, nfrag);
     /* the fragments hold what they borrowed; the parent's bytes can go */
     msg_drop_input(m);
     for (uint32_t f = 0; f < nfrag; f++)
@@ -227,7 +227,7 @@ send_all(struct worker *w, struct wpool *wp, struct msg *m)
         forward_fail(w, wp, m, "out of memory");
         return;
     }
-    ctr_add(&wp->st.fragments, m->nfrag);
+    ctr_add(&wp->st->fragments, m->nfrag);
     msg_drop_input(m);
     for (uint32_t i = 0; i < m->nfrag; i++)
         upstream_send(w, &wp->servers[i], m->frags[i]);

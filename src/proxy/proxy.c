@@ -41,7 +41,8 @@ proxy_init(struct proxy *px, const struct conf *cf, uint32_t nworkers, uint32_t 
         return KM_ERROR;
     }
     for (uint32_t i = 0; i < cf->npools; i++) {
-        if (pool_init(&px->pools[i], i, &cf->pools[i], &px->pub, err, errlen) != KM_OK)
+        if (pool_init(&px->pools[i], i, &cf->pools[i], &px->pub, nworkers, NULL, err,
+                      errlen) != KM_OK)
             return KM_ERROR;
         px->npools++;
         px->shared[i] = (struct shared_listener){ px, i, -1, NULL, -1, 0 };

@@ -106,7 +106,7 @@ struct wserver {
     struct server *srv;        /* the shared server: address, name, health */
     struct upstream **conns;   /* up to server_connections live connections */
     uint32_t next;             /* round-robin cursor over conns */
-    struct server_stats st;
+    struct server_stats *st;   /* this worker's counters of the server (in its state) */
 };
 
 /* A worker's side of one pool. */
@@ -118,7 +118,7 @@ struct wpool {
     uint64_t rand;             /* the random distribution's state in this worker */
     int lfd;                   /* this worker's listening socket, -1 when none */
     struct event *lev;         /* its event */
-    struct pool_stats st;
+    struct pool_stats *st;     /* this worker's counters of the pool (in its state) */
 };
 
 struct proxy;

@@ -31,7 +31,7 @@ static void upstream_fail(struct upstream *u, const char *reason);
 static void
 sq_push(struct upstream *u, struct msg *m)
 {
-    struct server_stats *st = &u->ws->st;
+    struct server_stats *st = u->ws->st;
 
     m->snext = NULL;
     if (u->sq_tail != NULL)
@@ -47,7 +47,7 @@ static struct msg *
 sq_pop(struct upstream *u)
 {
     struct msg *m = u->sq_head;
-    struct server_stats *st = &u->ws->st;
+    struct server_stats *st = u->ws->st;
 
     u->sq_head = m->snext;
     if (u->sq_head == NULL)
@@ -68,8 +68,8 @@ if_push(struct upstream *u, struct msg *m)
         u->if_head = m;
     u->if_tail = m;
     u->ninflight++;
-    ctr_add(&u->ws->st.out_queue, 1);
-    ctr_add(&u->ws->st.out_queue_bytes, m->wire_bytes);
+    ctr_add(&u->ws->st->out_queue, 1);
+    ctr_add(&u->ws->st->out_queue_bytes, m->wire_bytes);
 }
 
 static struct msg *
@@ -82,8 +82,8 @@ if_pop(struct upstream *u)
         u->if_tail = NULL;
     m->snext = NULL;
     u->ninflight--;
-    ctr_sub(&u->ws->st.out_queue, 1);
-    ctr_sub(&u->ws->st.out_queue_bytes, m->wire_bytes);
+    ctr_sub(&u->ws->st->out_queue, 1);
+    ctr_sub(&u->ws->st->out_queue_bytes, m->wire_bytes);
     return m;
 }
 
@@ -133,7 +133,7 @@ on_timer(int fd, short what, void *arg)
     (void)what;
     u->tev_deadline = 0;
     if (u->connecting) {
-        ctr_add(&u->ws->st.server_timedout, 1);
+        ctr_add(&u->ws->st->server_timedout, 1);
         upstream_fail(u, "Connection timed out");
         return;
     }
@@ -148,7 +148,7 @@ on_timer(int fd, short what, void *arg)
             break;
         struct msg *g = u->nghosts < MAX_GHOSTS ? msg_get(&w->mc) : NULL;
         if (g == NULL) {
-            ctr_add(&u->ws->st.server_timedout, 1);
+            ctr_add(&u->ws->st->server_timedout, 1);
             upstream_fail(u, "Connection timed out");
             return;
         }
@@ -165,7 +165,7 @@ on_timer(int fd, short what, void *arg)
             u->if_tail = g;
         *pp = g;
         m->snext = NULL;
-        ctr_add(&u->ws->st.server_timedout, 1);
+        ctr_add(&u->ws->st->server_timedout, 1);
         log_info("pool %s: request to server %s timed out after %lld ms", p->cf->name,
                  u->srv->ident, (long long)p->cf->timeout);
         pool_server_failed(p, u->srv, now);
@@ -191,8 +191,8 @@ on_reply(void *arg, struct msg *rsp)
 
     ASSERT(u->if_head != NULL);
     req = if_pop(u);
-    ctr_add(&u->ws->st.responses, 1);
-    ctr_add(&u->ws->st.response_bytes, rsp->raw.len);
+    ctr_add(&u->ws->st->responses, 1);
+    ctr_add(&u->ws->st->response_bytes, rsp->raw.len);
 
     if (req->ghost)
         u->nghosts--;
@@ -207,7 +207,7 @@ on_reply(void *arg, struct msg *rsp)
     }
     pool_server_ok(s);
     if (req->parent == NULL && conn_pool(c)->proto->rsp_count != NULL)
-        conn_pool(c)->proto->rsp_count(&conn_wpool(c)->st.counts, req, &c->in->rd.ps);
+        conn_pool(c)->proto->rsp_count(&conn_wpool(c)->st->counts, req, &c->in->rd.ps);
 
     /* a whole request's reply goes back as it came; a fragment's waits for the merge */
     if (req->parent == NULL && msg_out_borrow(rsp, rsp->raw.b, rsp->raw.off, rsp->raw.len) != KM_OK) {
@@ -230,7 +230,7 @@ on_bad_reply(void *arg, const char *reason, bool recoverable)
     (void)recoverable;
     log_warn("pool %s: server %s sent a bad reply: %s", conn_pool(&u->c)->cf->name, u->srv->ident,
              reason);
-    ctr_add(&u->ws->st.server_err, 1);
+    ctr_add(&u->ws->st->server_err, 1);
     return KM_ERROR;
 }
 
@@ -244,7 +244,7 @@ upstream_event(int fd, short what, void *arg)
     if (u->connecting && (what & EV_WRITE)) {
         int err = net_socket_error(fd);
         if (err != 0) {
-            ctr_add(&u->ws->st.server_err, 1);
+            ctr_add(&u->ws->st->server_err, 1);
             upstream_fail(u, strerror(err));
             return;
         }
@@ -260,7 +260,7 @@ upstream_event(int fd, short what, void *arg)
             return;
         }
         if (u->c.eof) {
-            ctr_add(&u->ws->st.server_eof, 1);
+            ctr_add(&u->ws->st->server_eof, 1);
             upstream_fail(u, "Connection closed by server");
             return;
         }
@@ -294,7 +294,7 @@ upstream_open(struct worker *w, struct wserver *ws, uint32_t slot)
     }
     fd = net_connect((const struct sockaddr *)&s->addr, s->addrlen, p->cf->tcpkeepalive);
     if (fd < 0) {
-        if (atomic_load_explicit(&s->h.failures, memory_order_relaxed) == 0)
+        if (atomic_load_explicit(&s->h->failures, memory_order_relaxed) == 0)
             log_warn("pool %s: cannot connect to server %s: %s", p->cf->name, s->ident,
                      strerror(-fd));
         for (int i = 0; i < ninit; i++)
@@ -325,7 +325,7 @@ upstream_open(struct worker *w, struct wserver *ws, uint32_t slot)
     }
     conn_want_write(&u->c, true);
     ws->conns[slot] = u;
-    ctr_add(&ws->st.connections, 1);
+    ctr_add(&ws->st->connections, 1);
     ctr_add(&w->curr_connections, 1);
     ctr_add(&w->total_connections, 1);
     for (int i = 0; i < ninit; i++)
@@ -371,8 +371,8 @@ upstream_send(struct worker *w, struct wserver *ws, struct msg *m)
         }
     }
     m->server = (int32_t)s->idx;
-    ctr_add(&ws->st.requests, 1);
-    ctr_add(&ws->st.request_bytes, m->outlen);
+    ctr_add(&ws->st->requests, 1);
+    ctr_add(&ws->st->request_bytes, m->outlen);
     sq_push(u, m);
     worker_mark_dirty(w, &u->c);
 }
@@ -402,7 +402,7 @@ upstream_flush(struct upstream *u)
         }
         ssize_t wr = conn_writev(&u->c, iov, niov);
         if (wr < 0) {
-            ctr_add(&u->ws->st.server_err, 1);
+            ctr_add(&u->ws->st->server_err, 1);
             upstream_fail(u, strerror(errno));
             return KM_ERROR;
         }
@@ -454,7 +454,7 @@ upstream_detach(struct upstream *u)
     worker_unmark_dirty(w, &u->c);
     if (ws->conns[u->slot] == u) {
         ws->conns[u->slot] = NULL;
-        ctr_sub(&ws->st.connections, 1);
+        ctr_sub(&ws->st->connections, 1);
     }
     ctr_sub(&w->curr_connections, 1);
     if (u->tev != NULL)
@@ -474,7 +474,7 @@ upstream_fail(struct upstream *u, const char *reason)
 
     /* the first failure in a row is news; the ones after it while the server stays
      * down would flood the log at one line per attempt */
-    if (atomic_load_explicit(&s->h.failures, memory_order_relaxed) == 0)
+    if (atomic_load_explicit(&s->h->failures, memory_order_relaxed) == 0)
         log_warn("pool %s: server %s connection failed: %s (%u in flight)", p->cf->name,
                  s->ident, reason, u->ninflight);
     else

@@ -105,9 +105,11 @@ wpool_init(struct worker *w, struct wpool *wp, struct pool *p)
     wp->srvslot = malloc(p->nservers * sizeof(*wp->srvslot));
     if (wp->servers == NULL || wp->srvslot == NULL)
         return KM_ERROR;
+    wp->st = pool_wstats(p, w->id);
     for (uint32_t i = 0; i < p->nservers; i++) {
         wp->srvslot[i] = -1;
         wp->servers[i].srv = &p->servers[i];
+        wp->servers[i].st = server_wstats(&p->servers[i], w->id);
         wp->servers[i].conns = calloc(nconn, sizeof(*wp->servers[i].conns));
         if (wp->servers[i].conns == NULL)
             return KM_ERROR;
@@ -270,14 +272,14 @@ worker_unmark_dirty(struct worker *w, struct conn *c)
 /* The pool's protocol counters summed over the workers, less what was counted before
  * the last `stats reset`. */
 static void
-counts_sum(const struct proxy *px, struct pool *p, struct proto_count_values *out)
+counts_sum(struct pool *p, struct proto_count_values *out)
 {
     struct proto_count_values base = { 0 };
 
     memset(out, 0, sizeof(*out));
-    for (uint32_t i = 0; i < px->nworkers; i++)
-        proto_counts_add(out, &px->workers[i].pools[p->idx].st.counts);
-    proto_counts_add(&base, &p->counts_base);
+    for (uint32_t i = 0; i < p->state->nworkers; i++)
+        proto_counts_add(out, &pool_wstats(p, i)->counts);
+    proto_counts_add(&base, &p->state->counts_base);
 #define COUNT_LESS(name, what) out->name = out->name > base.name ? out->name - base.name : 0;
     PROTO_COUNTS(COUNT_LESS)
 #undef COUNT_LESS
@@ -291,11 +293,10 @@ worker_counts_reset(const void *arg)
     const struct wpool *wp = arg;
     struct proto_count_values now = { 0 };
     struct pool *p = wp->pool;
-    const struct proxy *px = wp->w->px;
 
-    for (uint32_t i = 0; i < px->nworkers; i++)
-        proto_counts_add(&now, &px->workers[i].pools[p->idx].st.counts);
-#define COUNT_BASE(name, what) ctr_set(&p->counts_base.name, now.name);
+    for (uint32_t i = 0; i < p->state->nworkers; i++)
+        proto_counts_add(&now, &pool_wstats(p, i)->counts);
+#define COUNT_BASE(name, what) ctr_set(&p->state->counts_base.name, now.name);
     PROTO_COUNTS(COUNT_BASE)
 #undef COUNT_BASE
 }
@@ -321,8 +322,8 @@ worker_self(const void *arg, struct proto_self *out)
         out->curr_connections += ctr_get(&o->curr_connections);
         out->total_connections += ctr_get(&o->total_connections);
     }
-    counts_sum(px, p, &out->counts);
-    out->pool_clients = atomic_load_explicit(&p->nclients, memory_order_relaxed);
+    counts_sum(p, &out->counts);
+    out->pool_clients = atomic_load_explicit(&p->state->nclients, memory_order_relaxed);
     out->workers = px->nworkers;
     out->nservers = p->nservers;
     out->nlive = pool_nlive(p);
@@ -346,7 +347,7 @@ worker_ctx(struct worker *w, struct wpool *wp)
     if (wp != NULL) {
         ctx.auth = wp->pool->cf->redis_auth;
         ctx.db = wp->pool->cf->redis_db;
-        ctx.counts = &wp->st.counts;
+        ctx.counts = &wp->st->counts;
         ctx.self = worker_self;
         ctx.self_arg = wp;
         ctx.server_name = worker_server_name;

@@ -132,14 +132,14 @@ pool_value(const struct proxy *px, const struct pool *p, enum pool_stat id)
 
     switch (id) {
     case PSTAT_client_connections:
-        return atomic_load_explicit(&((struct pool *)p)->nclients, memory_order_relaxed);
+        return atomic_load_explicit(&p->state->nclients, memory_order_relaxed);
     case PSTAT_server_ejects:
-        return atomic_load_explicit(&((struct pool *)p)->server_ejects, memory_order_relaxed);
+        return atomic_load_explicit(&p->state->server_ejects, memory_order_relaxed);
     default:
         break;
     }
-    for (uint32_t w = 0; w < px->nworkers; w++) {
-        const struct pool_stats *st = &px->workers[w].pools[p->idx].st;
+    for (uint32_t w = 0; w < p->state->nworkers; w++) {
+        const struct pool_stats *st = pool_wstats(p, w);
         switch (id) {
         case PSTAT_client_eof:      sum += ctr_get(&st->client_eof); break;
         case PSTAT_client_err:      sum += ctr_get(&st->client_err); break;
@@ -161,9 +161,9 @@ server_value(const struct proxy *px, const struct server *s, enum server_stat id
     uint64_t sum = 0;
 
     if (id == SSTAT_server_ejected_at)
-        return atomic_load_explicit(&((struct server *)s)->h.ejected_at_us, memory_order_relaxed);
-    for (uint32_t w = 0; w < px->nworkers; w++) {
-        const struct server_stats *st = &px->workers[w].pools[s->pool->idx].servers[s->idx].st;
+        return atomic_load_explicit(&s->h->ejected_at_us, memory_order_relaxed);
+    for (uint32_t w = 0; w < s->state->nworkers; w++) {
+        const struct server_stats *st = server_wstats(s, w);
         switch (id) {
         case SSTAT_server_eof:          sum += ctr_get(&st->server_eof); break;
         case SSTAT_server_err:          sum += ctr_get(&st->server_err); break;

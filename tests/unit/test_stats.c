@@ -291,7 +291,8 @@ test_reader_rejects_malformed(void **state)
 }
 
 /* ------------------------------------------------------------------------
- * A fake proxy: pools and servers in memory, two workers' views of them, no sockets. */
+ * A fake proxy: pools and servers in memory with the state blocks where two workers'
+ * counters live, no sockets. */
 
 #define MAX_POOLS   4
 #define MAX_SERVERS 8
@@ -300,27 +301,30 @@ test_reader_rejects_malformed(void **state)
 struct fake {
     struct proxy px;
     struct worker w[NWORKERS];
-    struct wpool wp[NWORKERS][MAX_POOLS];
-    struct wserver ws[NWORKERS][MAX_POOLS][MAX_SERVERS];
     struct pool pools[MAX_POOLS];
     struct conf_pool cf[MAX_POOLS];
+    struct pool_state pst[MAX_POOLS];
+    struct pool_stats_slot pslots[MAX_POOLS][NWORKERS];
     struct server srv[MAX_POOLS][MAX_SERVERS];
+    struct server_state sst[MAX_POOLS][MAX_SERVERS];
+    struct server_stats_slot sslots[MAX_POOLS][MAX_SERVERS][NWORKERS];
 };
 
-/* Give pool i the servers srv[0..n) (each worker's views follow). */
+/* Give pool i the servers srv[0..n), each with its state st[j] and counters
+ * slots[j * NWORKERS ...]. */
 static void
-fake_servers(struct fake *f, uint32_t i, struct server *srv, struct wserver *const *ws,
-             uint32_t n)
+fake_servers(struct fake *f, uint32_t i, struct server *srv, struct server_state *st,
+             struct server_stats_slot *slots, uint32_t n)
 {
     f->pools[i].servers = srv;
     f->pools[i].nservers = n;
-    for (uint32_t k = 0; k < NWORKERS; k++)
-        f->wp[k][i].servers = ws[k];
     for (uint32_t j = 0; j < n; j++) {
         srv[j].pool = &f->pools[i];
         srv[j].idx = j;
-        for (uint32_t k = 0; k < NWORKERS; k++)
-            ws[k][j].srv = &srv[j];
+        srv[j].state = &st[j];
+        srv[j].h = &st[j].h;
+        st[j].nworkers = NWORKERS;
+        st[j].wst = &slots[(size_t)j * NWORKERS];
     }
 }
 
@@ -336,21 +340,15 @@ fake_init(struct fake *f, uint32_t npools, const char *const *pool_names,
     for (uint32_t k = 0; k < NWORKERS; k++) {
         f->w[k].id = k;
         f->w[k].px = &f->px;
-        f->w[k].pools = f->wp[k];
-        f->w[k].npools = npools;
     }
     for (uint32_t i = 0; i < npools; i++) {
-        struct wserver *ws[NWORKERS];
         f->cf[i].name = (char *)pool_names[i];
         f->pools[i].idx = i;
         f->pools[i].cf = &f->cf[i];
-        for (uint32_t k = 0; k < NWORKERS; k++) {
-            f->wp[k][i].w = &f->w[k];
-            f->wp[k][i].pool = &f->pools[i];
-            f->wp[k][i].lfd = -1;
-            ws[k] = f->ws[k][i];
-        }
-        fake_servers(f, i, f->srv[i], ws, nservers[i]);
+        f->pools[i].state = &f->pst[i];
+        f->pst[i].nworkers = NWORKERS;
+        f->pst[i].wst = f->pslots[i];
+        fake_servers(f, i, f->srv[i], f->sst[i], &f->sslots[i][0][0], nservers[i]);
         for (uint32_t j = 0; j < nservers[i]; j++)
             f->srv[i][j].ident = (char *)idents[i][j];
     }
@@ -452,21 +450,21 @@ test_values_map_to_fields(void **state)
     struct pool *p = &f.pools[0];
     const uint64_t pv[] = { 101, 102, 104, 105, 106 };   /* eof, err, ejects, fwd, frags */
     for (uint32_t k = 0; k < NWORKERS; k++) {
-        struct pool_stats *st = &f.wp[k][0].st;
+        struct pool_stats *st = pool_wstats(p, k);
         ctr_set(&st->client_eof, k == 0 ? pv[0] - 1 : 1);
         ctr_set(&st->client_err, k == 0 ? pv[1] - 2 : 2);
         ctr_set(&st->forward_error, k == 0 ? pv[3] - 5 : 5);
         ctr_set(&st->fragments, k == 0 ? pv[4] - 6 : 6);
     }
-    atomic_store(&p->server_ejects, pv[2]);
-    atomic_store(&p->nclients, 103);   /* the gauge is the count of open clients */
+    atomic_store(&p->state->server_ejects, pv[2]);
+    atomic_store(&p->state->nclients, 103);   /* the gauge is the count of open clients */
     for (uint32_t j = 0; j < 2; j++) {
         struct server *s = &f.srv[0][j];
         uint64_t b = 1000 * (j + 1);
         const uint64_t want[] = { b + 1, b + 2, b + 3, b + 4, 0, b + 6, b + 7, b + 8, b + 9,
                                   b + 10, b + 11, b + 12, b + 13 };
         for (uint32_t k = 0; k < NWORKERS; k++) {
-            struct server_stats *st = &f.ws[k][0][j].st;
+            struct server_stats *st = server_wstats(s, k);
             /* worker 0 holds all but 1 of each, worker 1 the 1 */
             uint64_t one = k == 0 ? 0 : 1, rest = k == 0 ? 1 : 0;
             ctr_set(&st->server_eof, one + rest * (want[0] - 1));
@@ -482,7 +480,7 @@ test_values_map_to_fields(void **state)
             ctr_set(&st->out_queue, one + rest * (want[11] - 1));
             ctr_set(&st->out_queue_bytes, one + rest * (want[12] - 1));
         }
-        atomic_store(&s->h.ejected_at_us, 1795825225123456LL + j);
+        atomic_store(&s->h->ejected_at_us, 1795825225123456LL + j);
     }
     char *js = json_of(&f, 50, 40, &len);
     struct jval *doc = jparse_all(js, len);
@@ -680,7 +678,8 @@ test_large_document(void **state)
     static char namebuf[N][64];
     static const char *srvs[N];
     static struct server servers[N];
-    struct wserver *wservers[NWORKERS];
+    static struct server_state states[N];
+    static struct server_stats_slot slots[N * NWORKERS];
     struct fake f;
     size_t len;
     static const char *const names[] = { "big" };
@@ -688,10 +687,8 @@ test_large_document(void **state)
     static const char *const *const none[] = { NULL };
 
     fake_init(&f, 1, names, one, none);
-    for (uint32_t k = 0; k < NWORKERS; k++)
-        wservers[k] = calloc(N, sizeof(struct wserver));
-    assert_non_null(wservers[0]);
-    assert_non_null(wservers[1]);
+    memset(states, 0, sizeof(states));
+    memset(slots, 0, sizeof(slots));
     for (uint32_t j = 0; j < N; j++) {
         snprintf(namebuf[j], sizeof(namebuf[j]), "server-%04u-%s", N - 1 - j,
                  "padding-padding-padding");
@@ -699,9 +696,9 @@ test_large_document(void **state)
         memset(&servers[j], 0, sizeof(servers[j]));
         servers[j].ident = namebuf[j];
     }
-    fake_servers(&f, 0, servers, wservers, N);
+    fake_servers(&f, 0, servers, states, slots, N);
     for (uint32_t j = 0; j < N; j++)
-        ctr_set(&wservers[1][j].st.requests, j);
+        ctr_set(&server_wstats(&servers[j], 1)->requests, j);
     char *js = json_of(&f, 0, 0, &len);
     assert_true(len > (size_t)N * 250);   /* ~290 bytes per server */
     struct jval *doc = jparse_all(js, len);
@@ -715,8 +712,6 @@ test_large_document(void **state)
     assert_int_equal(jint(jget(pj, srvs[5]), "requests"), 5);
     jfree(doc);
     free(js);
-    for (uint32_t k = 0; k < NWORKERS; k++)
-        free(wservers[k]);
 }
 
 int
