@@ -274,7 +274,7 @@ static const struct {
     const char *name;
 } handled_sigs[] = {
     { SIGINT, "SIGINT" }, { SIGTERM, "SIGTERM" }, { SIGHUP, "SIGHUP" },
-    { SIGTTIN, "SIGTTIN" }, { SIGTTOU, "SIGTTOU" },
+    { SIGTTIN, "SIGTTIN" }, { SIGTTOU, "SIGTTOU" }, { SIGUSR1, "SIGUSR1" },
 };
 #define NSIGS KM_ARRAY_LEN(handled_sigs)
 
@@ -282,7 +282,8 @@ static const struct {
 static void
 on_signal(int sig, short what, void *arg)
 {
-    struct event_base *base = arg;
+    struct proxy *px = arg;
+    struct event_base *base = px->base;
     const char *name = "?";
 
     (void)what;
@@ -308,6 +309,10 @@ on_signal(int sig, short what, void *arg)
         log_always("signal %d (%s) received, log level raised to %d", sig, name,
                    log_get_level());
         break;
+    case SIGUSR1:
+        log_always("signal %d (%s) received, reloading the configuration", sig, name);
+        proxy_reload(px);
+        break;
     case SIGTTOU:
         log_level_down();
         log_always("signal %d (%s) received, log level lowered to %d", sig, name,
@@ -327,6 +332,7 @@ main(int argc, char **argv)
     struct proxy px;
     struct event_base *base = NULL;
     struct event *tick = NULL;
+    char *conf_abs = NULL;
     struct event *sigev[NSIGS] = { NULL };
     struct stats_server *stats = NULL;
     int status = 1;
@@ -363,10 +369,14 @@ main(int argc, char **argv)
         return 0;
     }
 
+    /* the file SIGUSR1 reads again, found from wherever the process is by then (a daemon
+     * moves to /) */
+    conf_abs = realpath(o.conf_file, NULL);
     int lr = log_init(o.verbosity, o.log_file);
     if (lr < 0) {
         fprintf(stderr, "keymux: cannot open log file '%s': %s\n", o.log_file, strerror(-lr));
         conf_free(&cf);
+        free(conf_abs);
         return 1;
     }
     if (o.daemonize) {
@@ -394,13 +404,15 @@ main(int argc, char **argv)
         log_error("cannot create the event loop");
         goto out;
     }
+    uint32_t npools = cf.npools;
     if (proxy_init(&px, &cf, (uint32_t)o.workers, (uint32_t)o.mbuf_size, o.pace, base, err,
                    sizeof(err)) != KM_OK) {
         log_error("%s", err);
         goto out;
     }
+    px.conf_path = conf_abs != NULL ? conf_abs : o.conf_file;
     for (size_t i = 0; i < NSIGS; i++) {
-        sigev[i] = evsignal_new(base, handled_sigs[i].sig, on_signal, base);
+        sigev[i] = evsignal_new(base, handled_sigs[i].sig, on_signal, &px);
         if (sigev[i] == NULL || event_add(sigev[i], NULL) != 0) {
             log_error("cannot watch signal %s", handled_sigs[i].name);
             goto out;
@@ -427,7 +439,7 @@ main(int argc, char **argv)
         goto out_stop;
     }
     log_notice("keymux-%s started on pid %d with %u pool(s), %ld worker(s), mbuf %ld bytes",
-               KM_VERSION, (int)getpid(), cf.npools, o.workers, o.mbuf_size);
+               KM_VERSION, (int)getpid(), npools, o.workers, o.mbuf_size);
 
     if (event_base_dispatch(base) < 0)
         log_error("the main event loop failed");
@@ -448,6 +460,7 @@ out:
     if (base != NULL)
         event_base_free(base);
     conf_free(&cf);
+    free(conf_abs);
     if (pid_written)
         unlink(o.pid_file);
     log_close();

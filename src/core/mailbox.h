@@ -12,15 +12,16 @@
 
 enum mail_kind {
     MAIL_WAKE = 1,             /* look at what was published (nothing else to do) */
-    MAIL_CLIENT,               /* take over client descriptor fd of pool `arg` */
+    MAIL_CLIENT,               /* take over client descriptor fd of the pool whose state id
+                                  is `arg` */
     MAIL_STOP,                 /* leave the loop */
 };
 
 struct mail {
     uint32_t kind;             /* enum mail_kind */
     int32_t fd;                /* MAIL_CLIENT: the descriptor, now the owner's */
-    uint32_t arg;              /* MAIL_CLIENT: the pool's index */
-    uint32_t pad;
+    uint64_t arg;              /* MAIL_CLIENT: the pool's state id (it stays the same
+                                  across a reload that keeps the pool) */
 };
 
 struct mailbox {

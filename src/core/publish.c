@@ -34,6 +34,8 @@ pub_destroy(struct pub_domain *d)
     while (d->retired != NULL) {
         struct pub_node *n = d->retired;
         d->retired = n->next;
+        if (d->retired == NULL)
+            d->tail = &d->retired;   /* fn may retire more (a chain of objects) */
         n->fn(n);
     }
     d->tail = &d->retired;

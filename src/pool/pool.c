@@ -201,7 +201,8 @@ pool_server_of(const struct pool *p, const struct server_state *st)
 
 int
 pool_init(struct pool *p, uint32_t idx, const struct conf_pool *cf, struct pub_domain *pub,
-          uint32_t nworkers, const struct pool *prev, char *err, size_t errlen)
+          uint32_t nworkers, const struct pool *prev, uint64_t state_id, char *err,
+          size_t errlen)
 {
     memset(p, 0, sizeof(*p));
     p->idx = idx;
@@ -220,6 +221,8 @@ pool_init(struct pool *p, uint32_t idx, const struct conf_pool *cf, struct pub_d
         atomic_fetch_add(&p->state->refs, 1);
     } else if ((p->state = pool_state_new(nworkers)) == NULL) {
         goto nomem;
+    } else {
+        p->state->id = state_id;
     }
     p->nservers = cf->nservers;
     p->limits.max_bulk = (uint64_t)cf->max_bulk_length;

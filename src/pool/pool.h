@@ -85,6 +85,7 @@ struct server_state {
 
 /* What a pool carries across a reload. */
 struct pool_state {
+    uint64_t id;                   /* unique for the life of the process */
     _Atomic uint32_t refs;         /* pools holding it */
     _Atomic uint32_t nclients;     /* client connections open, all workers */
     _Atomic uint64_t server_ejects;
@@ -134,9 +135,10 @@ struct pool {
  * reload): the new pool takes over its state, and each server whose name and address
  * are the same as one of prev's takes over that server's (see the top of this file), so
  * its health, and a ring that leaves out the servers prev had ejected, carry over.
- * KM_OK, or KM_ERROR with a message in err. */
+ * A new pool state gets the id state_id. KM_OK, or KM_ERROR with a message in err. */
 int pool_init(struct pool *p, uint32_t idx, const struct conf_pool *cf, struct pub_domain *pub,
-              uint32_t nworkers, const struct pool *prev, char *err, size_t errlen);
+              uint32_t nworkers, const struct pool *prev, uint64_t state_id, char *err,
+              size_t errlen);
 /* The server of p that carries the state s, or NULL (s was not handed over to p). */
 struct server *pool_server_of(const struct pool *p, const struct server_state *s);
 /* Worker w's counters of pool p and of its server s. */

@@ -103,31 +103,39 @@ on_bad_request(void *arg, const char *reason, bool recoverable)
 
 static const struct reader_ops client_reader_ops = { NULL, on_request, on_bad_request };
 
+/* Read what is there and forward it. KM_ERROR when the client was closed (cl is gone). */
+static int
+client_read(struct client *cl)
+{
+    int rc = conn_read(&cl->c, true, &client_reader_ops);
+
+    if (rc == KM_AGAIN) {
+        /* after a QUIT: the rest of the input is dropped with the reader */
+        worker_mark_dirty(conn_worker(&cl->c), &cl->c);
+    } else if (rc != KM_OK || cl->c.eof) {
+        if (rc != KM_OK && cl->tail == NULL) {
+            ctr_add(&conn_wpool(&cl->c)->st->client_err, 1);
+            client_close(cl, "read error");
+            return KM_ERROR;
+        }
+        /* stop reading; close once the replies owed have been written */
+        if (cl->c.eof)
+            ctr_add(&conn_wpool(&cl->c)->st->client_eof, 1);
+        conn_stop_reading(&cl->c);
+        cl->c.quit = true;
+        worker_mark_dirty(conn_worker(&cl->c), &cl->c);
+    }
+    return KM_OK;
+}
+
 void
 client_event(int fd, short what, void *arg)
 {
     struct client *cl = arg;
 
     (void)fd;
-    if (what & EV_READ) {
-        int rc = conn_read(&cl->c, true, &client_reader_ops);
-        if (rc == KM_AGAIN) {
-            /* after a QUIT: the rest of the input is dropped with the reader */
-            worker_mark_dirty(conn_worker(&cl->c), &cl->c);
-        } else if (rc != KM_OK || cl->c.eof) {
-            if (rc != KM_OK && cl->tail == NULL) {
-                ctr_add(&conn_wpool(&cl->c)->st->client_err, 1);
-                client_close(cl, "read error");
-                return;
-            }
-            /* stop reading; close once the replies owed have been written */
-            if (cl->c.eof)
-                ctr_add(&conn_wpool(&cl->c)->st->client_eof, 1);
-            conn_stop_reading(&cl->c);
-            cl->c.quit = true;
-            worker_mark_dirty(conn_worker(&cl->c), &cl->c);
-        }
-    }
+    if ((what & EV_READ) && client_read(cl) != KM_OK)
+        return;
     if (what & EV_WRITE)
         client_flush(cl);
 }
@@ -210,7 +218,7 @@ accept_client(struct wpool *wp, int fd, bool may_wait)
     bool in = admit(p);
     if (!in && may_wait && w->ndeferred < KM_ARRAY_LEN(w->deferred)) {
         w->deferred[w->ndeferred].fd = fd;
-        w->deferred[w->ndeferred].pidx = p->idx;
+        w->deferred[w->ndeferred].pidx = (uint32_t)(wp - w->pools);
         w->deferred[w->ndeferred].until_ns = km_clock_ns(CLOCK_MONOTONIC) + ADMIT_WAIT_NS;
         w->ndeferred++;
         return;
@@ -248,7 +256,7 @@ accept_client(struct wpool *wp, int fd, bool may_wait)
     cl->c.fd = fd;
     cl->c.kind = CONN_CLIENT;
     cl->c.w = w;
-    cl->c.pidx = p->idx;
+    cl->c.pidx = (uint32_t)(wp - w->pools);
     cl->sess.authed = p->cf->redis_auth == NULL;
     cl->sess.id = atomic_fetch_add_explicit(&w->px->client_ids, 1, memory_order_relaxed) + 1;
     if (conn_events(&cl->c) != KM_OK) {
@@ -262,6 +270,7 @@ accept_client(struct wpool *wp, int fd, bool may_wait)
     if (w->clients != NULL)
         w->clients->prev = cl;
     w->clients = cl;
+    wp->nclients++;
     ctr_add(&w->curr_connections, 1);
     ctr_add(&w->total_connections, 1);
     log_debug("pool %s: client fd %d connected (worker %u)", p->cf->name, fd, w->id);
@@ -285,6 +294,7 @@ client_close(struct client *cl, const char *why)
     }
     conn_close_fd(&cl->c);
     proto_session_clear(&cl->sess);
+    conn_wpool(&cl->c)->nclients--;
     if (cl->prev != NULL)
         cl->prev->next = cl->next;
     else
@@ -294,6 +304,22 @@ client_close(struct client *cl, const char *why)
     atomic_fetch_sub_explicit(&p->state->nclients, 1, memory_order_relaxed);
     ctr_sub(&w->curr_connections, 1);
     slab_free(&w->client_slab, cl);
+}
+
+void
+client_finish(struct client *cl)
+{
+    if (!cl->c.rev_on || cl->c.quit) {
+        cl->c.quit = true;
+        worker_mark_dirty(conn_worker(&cl->c), &cl->c);
+        return;
+    }
+    /* what the client sent before its pool went, as far as it is here already */
+    if (client_read(cl) != KM_OK)
+        return;
+    conn_stop_reading(&cl->c);
+    cl->c.quit = true;
+    worker_mark_dirty(conn_worker(&cl->c), &cl->c);
 }
 
 void

@@ -110,7 +110,7 @@ send_whole(struct worker *w, struct wpool *wp, struct msg *m, int idx)
         forward_fail(w, wp, m, "out of memory");
         return;
     }
-    upstream_send(w, &wp->servers[idx], m);
+    upstream_send(wp, &wp->servers[idx], m);
 }
 
 /* Splitting scratch on the stack up to this many 32-bit words (keys + 3 per fragment + 1);
@@ -194,7 +194,7 @@ split(struct worker *w, struct wpool *wp, struct msg *m)
     /* the fragments hold what they borrowed; the parent's bytes can go */
     msg_drop_input(m);
     for (uint32_t f = 0; f < nfrag; f++)
-        upstream_send(w, &wp->servers[fsrv[f]], m->frags[f]);
+        upstream_send(wp, &wp->servers[fsrv[f]], m->frags[f]);
     if (scratch != stack)
         free(scratch);
     return;
@@ -230,7 +230,7 @@ send_all(struct worker *w, struct wpool *wp, struct msg *m)
     ctr_add(&wp->st->fragments, m->nfrag);
     msg_drop_input(m);
     for (uint32_t i = 0; i < m->nfrag; i++)
-        upstream_send(w, &wp->servers[i], m->frags[i]);
+        upstream_send(wp, &wp->servers[i], m->frags[i]);
 }
 
 /* The one server all of m's keys map to; -3 when they map to several, -1 when no server

@@ -74,7 +74,7 @@ deal(void *arg, int fd)
 {
     struct shared_listener *sl = arg;
     struct proxy *px = sl->px;
-    struct mail m = { MAIL_CLIENT, fd, sl->pidx, 0 };
+    struct mail m = { MAIL_CLIENT, fd, sl->snap->pools[sl->pidx].state->id };
 
     for (uint32_t tries = 0; tries < px->nworkers; tries++) {
         struct worker *w = &px->workers[sl->next++ % px->nworkers];
@@ -82,7 +82,7 @@ deal(void *arg, int fd)
             return;
     }
     log_error("pool %s: every worker's mailbox is full; refusing a connection",
-              px->pools[sl->pidx].cf->name);
+              sl->snap->pools[sl->pidx].cf->name);
     close(fd);
 }
 
@@ -92,7 +92,7 @@ on_shared_accept(int lfd, short what, void *arg)
     struct shared_listener *sl = arg;
 
     (void)what;
-    accept_some(lfd, &sl->px->pools[sl->pidx], &sl->spare_fd, deal, sl);
+    accept_some(lfd, &sl->snap->pools[sl->pidx], &sl->spare_fd, deal, sl);
 }
 
 /* The listening socket for p; shared_port sets SO_REUSEPORT (TCP) whatever the config. */
@@ -113,6 +113,39 @@ listen_on(const struct pool *p, bool shared_port, char *err, size_t errlen)
 }
 
 int
+listener_socket(const struct pool *p, bool shared_port, char *err, size_t errlen)
+{
+    return listen_on(p, shared_port, err, errlen);
+}
+
+int
+listener_attach(struct wpool *wp, int fd)
+{
+    struct event *ev = event_new(wp->w->base, fd, EV_READ | EV_PERSIST, on_accept, wp);
+
+    wp->lfd = fd;
+    if (ev == NULL || event_add(ev, NULL) != 0) {
+        if (ev != NULL)
+            event_free(ev);
+        return KM_ERROR;
+    }
+    wp->lev = ev;
+    return KM_OK;
+}
+
+int
+listener_detach(struct wpool *wp)
+{
+    int fd = wp->lfd;
+
+    if (wp->lev != NULL)
+        event_free(wp->lev);
+    wp->lev = NULL;
+    wp->lfd = -1;
+    return fd;
+}
+
+int
 listener_open(struct wpool *wp, bool shared_port, char *err, size_t errlen)
 {
     struct pool *p = wp->pool;
@@ -120,15 +153,10 @@ listener_open(struct wpool *wp, bool shared_port, char *err, size_t errlen)
 
     if (fd < 0)
         return KM_ERROR;
-    wp->lfd = fd;
-    struct event *ev = event_new(wp->w->base, fd, EV_READ | EV_PERSIST, on_accept, wp);
-    if (ev == NULL || event_add(ev, NULL) != 0) {
+    if (listener_attach(wp, fd) != KM_OK) {
         snprintf(err, errlen, "pool '%s': cannot watch the listener", p->cf->name);
-        if (ev != NULL)
-            event_free(ev);
         return KM_ERROR;
     }
-    wp->lev = ev;
     return KM_OK;
 }
 
@@ -153,21 +181,44 @@ listener_close(struct wpool *wp)
 }
 
 int
+listener_attach_shared(struct shared_listener *sl, int fd)
+{
+    sl->fd = fd;
+    if (sl->spare_fd < 0)
+        sl->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    sl->ev = event_new(sl->px->base, fd, EV_READ | EV_PERSIST, on_shared_accept, sl);
+    if (sl->ev == NULL || event_add(sl->ev, NULL) != 0)
+        return KM_ERROR;
+    return KM_OK;
+}
+
+int
 listener_open_shared(struct shared_listener *sl, char *err, size_t errlen)
 {
-    struct pool *p = &sl->px->pools[sl->pidx];
+    struct pool *p = &sl->snap->pools[sl->pidx];
     int fd = listen_on(p, false, err, errlen);
 
     if (fd < 0)
         return KM_ERROR;
-    sl->fd = fd;
-    sl->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    sl->ev = event_new(sl->px->base, fd, EV_READ | EV_PERSIST, on_shared_accept, sl);
-    if (sl->ev == NULL || event_add(sl->ev, NULL) != 0) {
+    if (listener_attach_shared(sl, fd) != KM_OK) {
         snprintf(err, errlen, "pool '%s': cannot watch the listener", p->cf->name);
         return KM_ERROR;
     }
     return KM_OK;
+}
+
+int
+listener_move_shared(struct shared_listener *from, struct shared_listener *to)
+{
+    int fd = from->fd;
+
+    if (from->ev != NULL)
+        event_free(from->ev);
+    from->ev = NULL;
+    from->fd = -1;
+    to->spare_fd = from->spare_fd;
+    from->spare_fd = -1;
+    return listener_attach_shared(to, fd);
 }
 
 void
@@ -177,7 +228,7 @@ listener_close_shared(struct shared_listener *sl)
         event_free(sl->ev);
     sl->ev = NULL;
     if (sl->fd >= 0)
-        unlisten(&sl->px->pools[sl->pidx], sl->fd);
+        unlisten(&sl->snap->pools[sl->pidx], sl->fd);
     sl->fd = -1;
     if (sl->spare_fd >= 0)
         close(sl->spare_fd);

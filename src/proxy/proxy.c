@@ -21,34 +21,37 @@
 #include <time.h>
 
 int
-proxy_init(struct proxy *px, const struct conf *cf, uint32_t nworkers, uint32_t mbuf_size,
+proxy_init(struct proxy *px, struct conf *cf, uint32_t nworkers, uint32_t mbuf_size,
            enum pace_policy pace, struct event_base *base, char *err, size_t errlen)
 {
     memset(px, 0, sizeof(*px));
     px->base = base;
     px->started_s = (int64_t)time(NULL);
     atomic_init(&px->client_ids, 0);
+    atomic_init(&px->reloads, 0);
+    atomic_init(&px->reload_failures, 0);
     if (pub_init(&px->pub, nworkers) != 0) {
         snprintf(err, errlen, "out of memory");
+        conf_free(cf);
         return KM_ERROR;
     }
     px->pub_ready = true;
-    px->pools = calloc(cf->npools, sizeof(*px->pools));
-    px->shared = calloc(cf->npools, sizeof(*px->shared));
     px->workers = calloc(nworkers, sizeof(*px->workers));
-    if (px->pools == NULL || px->shared == NULL || px->workers == NULL) {
+    if (px->workers == NULL) {
         snprintf(err, errlen, "out of memory");
+        conf_free(cf);
         return KM_ERROR;
     }
-    for (uint32_t i = 0; i < cf->npools; i++) {
-        if (pool_init(&px->pools[i], i, &cf->pools[i], &px->pub, nworkers, NULL, err,
-                      errlen) != KM_OK)
-            return KM_ERROR;
-        px->npools++;
-        px->shared[i] = (struct shared_listener){ px, i, -1, NULL, -1, 0 };
-    }
+    px->nworkers = nworkers;
+    struct snapshot *snap = snapshot_build(px, cf, NULL, 1, err, errlen);
+    if (snap == NULL)
+        return KM_ERROR;
+    atomic_store(&px->snap, snap);
+    px->pools = snap->pools;
+    px->npools = snap->npools;
+    px->shared = snap->shared;
     for (uint32_t i = 0; i < nworkers; i++) {
-        px->nworkers++;
+        px->nready++;
         if (worker_init(&px->workers[i], px, i, mbuf_size, pace) != KM_OK) {
             snprintf(err, errlen, "cannot create the event loop of worker %u", i);
             return KM_ERROR;
@@ -57,18 +60,25 @@ proxy_init(struct proxy *px, const struct conf *cf, uint32_t nworkers, uint32_t 
     return KM_OK;
 }
 
+bool
+proxy_listens_per_worker(const struct proxy *px, const struct conf_pool *cf)
+{
+#ifdef SO_REUSEPORT
+    return px->nworkers == 1 || cf->listen.path == NULL;
+#else
+    (void)cf;
+    return px->nworkers == 1;
+#endif
+}
+
 int
 proxy_listen(struct proxy *px, char *err, size_t errlen)
 {
     for (uint32_t i = 0; i < px->npools; i++) {
         const struct conf_pool *cf = px->pools[i].cf;
         const char *how;
-#ifdef SO_REUSEPORT
-        bool per_worker = px->nworkers == 1 || cf->listen.path == NULL;
-#else
-        bool per_worker = px->nworkers == 1;
-#endif
-        if (per_worker) {
+
+        if (proxy_listens_per_worker(px, cf)) {
             for (uint32_t k = 0; k < px->nworkers; k++) {
                 if (listener_open(&px->workers[k].pools[i], px->nworkers > 1, err, errlen) != KM_OK)
                     return KM_ERROR;
@@ -122,7 +132,7 @@ proxy_start(struct proxy *px, char *err, size_t errlen)
 void
 proxy_stop(struct proxy *px)
 {
-    const struct mail stop = { MAIL_STOP, -1, 0, 0 };
+    const struct mail stop = { MAIL_STOP, -1, 0 };
 
     for (uint32_t i = 0; i < px->npools && px->shared != NULL; i++)
         listener_close_shared(&px->shared[i]);
@@ -148,7 +158,7 @@ proxy_stop(struct proxy *px)
 void
 proxy_free(struct proxy *px)
 {
-    for (uint32_t i = 0; i < px->nworkers; i++) {
+    for (uint32_t i = 0; i < px->nready; i++) {
         struct worker *w = &px->workers[i];
         /* a worker that never ran still holds what proxy_listen gave it */
         for (uint32_t k = 0; w->pools != NULL && k < w->npools; k++)
@@ -159,14 +169,15 @@ proxy_free(struct proxy *px)
     }
     free(px->workers);
     px->workers = NULL;
-    px->nworkers = 0;
+    px->nworkers = px->nready = 0;
+    for (uint32_t i = 0; i < px->npools && px->shared != NULL; i++)
+        listener_close_shared(&px->shared[i]);
+    /* the main thread's reference to the current generation; every other one went with
+     * the workers, so the generations are all retired now and go with the domain */
+    snapshot_put(atomic_exchange(&px->snap, NULL));
     if (px->pub_ready)
-        pub_destroy(&px->pub);   /* retired rings go: no reader is left */
+        pub_destroy(&px->pub);
     px->pub_ready = false;
-    for (uint32_t i = 0; i < px->npools; i++)
-        pool_free(&px->pools[i]);
-    free(px->pools);
-    free(px->shared);
     px->pools = NULL;
     px->shared = NULL;
     px->npools = 0;

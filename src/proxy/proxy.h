@@ -38,6 +38,7 @@
 #include "proto/msg.h"
 #include "proto/proto.h"
 #include "proto/reader.h"
+#include "proxy/snapshot.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -119,6 +120,11 @@ struct wpool {
     int lfd;                   /* this worker's listening socket, -1 when none */
     struct event *lev;         /* its event */
     struct pool_stats *st;     /* this worker's counters of the pool (in its state) */
+    uint32_t nclients;         /* this worker's clients in this view */
+    struct snapshot *held;     /* a draining view (its pool left the configuration, or it
+                                  keeps connections a reload did not hand over): the
+                                  generation its pool belongs to, a reference; NULL for a
+                                  view of the current generation */
 };
 
 struct proxy;
@@ -129,8 +135,11 @@ struct worker {
     struct event_base *base;
     struct bufpool bp;
     struct msgcache mc;
-    struct wpool *pools;       /* one per pool, in config order */
+    struct snapshot *snap;     /* the generation adopted (a reference) */
+    struct wpool *pools;       /* [0..nlive): one per pool of snap, in config order; then
+                                  the draining views of older generations (proxy/adopt.c) */
     uint32_t npools;
+    uint32_t nlive;
     struct conn *dirty;        /* connections with output to flush after this loop iteration */
     bool stop;                 /* leave the loop */
     int spare_fd;              /* kept open to shed a connection when out of descriptors */
@@ -167,7 +176,8 @@ struct worker {
  * unix socket (one socket, no thundering herd), or TCP where there is no SO_REUSEPORT. */
 struct shared_listener {
     struct proxy *px;
-    uint32_t pidx;             /* the pool */
+    struct snapshot *snap;     /* the generation whose pool it serves */
+    uint32_t pidx;             /* the pool, in snap */
     int fd;                    /* -1 where the workers listen themselves */
     struct event *ev;          /* on the main thread's loop */
     int spare_fd;              /* shed a connection with it when out of descriptors */
@@ -176,27 +186,37 @@ struct shared_listener {
 
 /* The process: the shared pools and the workers that serve them. */
 struct proxy {
-    struct pool *pools;        /* shared, immutable (pool/pool.h) */
+    _Atomic(struct snapshot *) snap;  /* the current generation (proxy/snapshot.h): stored
+                                         by the main thread, loaded by the workers */
+    struct pool *pools;        /* the main thread's view of snap's pools */
     uint32_t npools;
     struct worker *workers;
     uint32_t nworkers;
+    uint32_t nready;           /* workers set up (worker_init called) */
     struct pub_domain pub;     /* one reader per worker */
     _Atomic uint64_t client_ids;   /* the last CLIENT ID given, all workers */
     int64_t started_s;         /* unix time at start, for uptime */
     uint32_t nlisteners;       /* listening addresses open (counted as connections, as
                                   twemproxy does: once per address, whatever the workers) */
-    struct shared_listener *shared;   /* one per pool; fd -1 where the workers listen */
+    struct shared_listener *shared;   /* snap's, one per pool; fd -1 where the workers
+                                         listen */
     struct event_base *base;   /* the main thread's loop */
     bool pub_ready;
+    const char *conf_path;     /* the file SIGUSR1 reloads */
+    _Atomic uint64_t reloads;  /* done (main thread writes, any thread reads) */
+    _Atomic uint64_t reload_failures;
 };
 
 /* proxy.c: the process */
-/* Build the pools of cf (shared, resolved) and nworkers workers with their views of them,
- * serving on their own loops; base is the main thread's loop (signals, stats, shared
- * listeners). Nothing runs yet. KM_OK, or KM_ERROR with a message in err (px is then
- * for proxy_free). */
-int proxy_init(struct proxy *px, const struct conf *cf, uint32_t nworkers, uint32_t mbuf_size,
+/* Build the pools of cf (shared, resolved: cf is taken over and left empty) as the first
+ * generation, and nworkers workers with their views of them, serving on their own loops;
+ * base is the main thread's loop (signals, stats, shared listeners). Nothing runs yet.
+ * KM_OK, or KM_ERROR with a message in err (px is then for proxy_free). */
+int proxy_init(struct proxy *px, struct conf *cf, uint32_t nworkers, uint32_t mbuf_size,
                enum pace_policy pace, struct event_base *base, char *err, size_t errlen);
+/* Whether pool cf's workers each listen with a socket of their own (one worker, or TCP
+ * with SO_REUSEPORT), rather than on one socket the main thread deals from. */
+bool proxy_listens_per_worker(const struct proxy *px, const struct conf_pool *cf);
 /* Listen on every pool's address: with one worker, or for TCP with SO_REUSEPORT, each
  * worker has its own socket and the kernel spreads the connections; a unix socket
  * (or TCP elsewhere) is one socket the main thread accepts on and deals in turn.
@@ -212,11 +232,33 @@ void proxy_free(struct proxy *px);
 /* The main thread's once-a-second work: free what the workers have all let go of. */
 void proxy_tick(struct proxy *px);
 
+/* reload.c: SIGUSR1 */
+/* Load px->conf_path again, checked as -t checks it, and publish it as the next
+ * generation: kept pools go on with their clients and the connections to the servers
+ * they keep, added pools listen, removed pools stop listening and drain (see
+ * proxy/adopt.c). On any failure (the file, a name to resolve, an address to listen on)
+ * the running configuration is left as it was, the reason logged and the failure
+ * counted. Main thread only. KM_OK or KM_ERROR. */
+int proxy_reload(struct proxy *px);
+
+/* adopt.c: a worker takes a new generation */
+/* If the main thread has published a generation w has not adopted yet, adopt it now:
+ * call at a safe point (between events). */
+void worker_adopt_latest(struct worker *w);
+/* Close the draining views of w that have nothing left to finish (once a second). */
+void worker_drain(struct worker *w);
+/* The live view of w whose pool has state id `id`, NULL when none (the pool was removed). */
+struct wpool *worker_wpool_of(struct worker *w, uint64_t id);
+
 /* worker.c */
 /* Set up worker id of px, with a view of each of px's pools. KM_OK or KM_ERROR. */
 int worker_init(struct worker *w, struct proxy *px, uint32_t id, uint32_t mbuf_size,
                 enum pace_policy pace);
 void worker_free(struct worker *w);
+/* Set up w's view of pool p (no listener, no connection yet). KM_OK or KM_ERROR. */
+int wpool_init(struct worker *w, struct wpool *wp, struct pool *p);
+/* Free what wpool_init made, and a draining view's reference to its generation. */
+void wpool_free(struct wpool *wp);
 /* The worker thread's body: run the loop until told to stop, then close everything the
  * worker holds (listeners, clients, server connections). */
 void *worker_main(void *arg);
@@ -286,9 +328,20 @@ void conn_want_write(struct conn *c, bool on);
  * with a message in err. */
 int listener_open(struct wpool *wp, bool shared_port, char *err, size_t errlen);
 void listener_close(struct wpool *wp);
+/* A listening socket for p's address, not watched yet (a reload opens them before it
+ * publishes): the descriptor, or -errno with a message in err. */
+int listener_socket(const struct pool *p, bool shared_port, char *err, size_t errlen);
+/* Watch listening socket fd as wp's (wp->lfd = fd). KM_OK or KM_ERROR. */
+int listener_attach(struct wpool *wp, int fd);
+/* Stop watching wp's listening socket and hand it back, open; -1 when none. */
+int listener_detach(struct wpool *wp);
 /* Open sl's pool's one socket on the main thread's loop: each client accepted there is
  * dealt to the next worker. KM_OK, or KM_ERROR with a message in err. */
 int listener_open_shared(struct shared_listener *sl, char *err, size_t errlen);
+/* Watch listening socket fd as sl's. KM_OK or KM_ERROR. */
+int listener_attach_shared(struct shared_listener *sl, int fd);
+/* A reload: the socket of from goes on accepting as to's. KM_OK or KM_ERROR. */
+int listener_move_shared(struct shared_listener *from, struct shared_listener *to);
 void listener_close_shared(struct shared_listener *sl);
 
 /* client.c */
@@ -301,14 +354,23 @@ void client_admit_deferred(struct worker *w);
 void client_reply_ready(struct client *cl, struct msg *m);
 int client_flush(struct client *cl);
 void client_close_all(struct worker *w);
+/* The client's pool left the configuration: what it has sent and is already here is
+ * read and answered, then nothing more is read, and it is closed once its replies are
+ * written. */
+void client_finish(struct client *cl);
 
 /* upstream.c */
-/* Queue request m (whole, or a fragment) on a connection to server ws, connecting if needed. */
-void upstream_send(struct worker *w, struct wserver *ws, struct msg *m);
+/* Queue request m (whole, or a fragment) on a connection to server ws of view wp,
+ * connecting if needed. */
+void upstream_send(struct wpool *wp, struct wserver *ws, struct msg *m);
 int upstream_flush(struct upstream *u);
 /* Open every connection of every server of wp now (preconnect). */
 void upstream_preconnect(struct wpool *wp);
 void upstream_close_all(struct worker *w);
+/* True while u has requests to send or replies owed. */
+bool upstream_busy(const struct upstream *u);
+/* Close u, which is not busy. */
+void upstream_close(struct upstream *u);
 
 /* forward.c */
 void forward_request(struct client *cl, struct msg *m);

@@ -270,11 +270,11 @@ upstream_event(int fd, short what, void *arg)
 }
 
 static struct upstream *
-upstream_open(struct worker *w, struct wserver *ws, uint32_t slot)
+upstream_open(struct wpool *wp, struct wserver *ws, uint32_t slot)
 {
+    struct worker *w = wp->w;
     struct server *s = ws->srv;
     struct pool *p = s->pool;
-    struct wpool *wp = &w->pools[p->idx];
     struct upstream *u = calloc(1, conn_alloc_size(CONN_SERVER));
     struct msg *init[INIT_MSGS];
     struct proto_ctx ctx = worker_ctx(w, wp);
@@ -306,7 +306,7 @@ upstream_open(struct worker *w, struct wserver *ws, uint32_t slot)
     u->c.fd = fd;
     u->c.kind = CONN_SERVER;
     u->c.w = w;
-    u->c.pidx = p->idx;
+    u->c.pidx = (uint32_t)(wp - w->pools);
     u->ws = ws;
     u->srv = s;
     u->slot = slot;
@@ -342,15 +342,16 @@ upstream_preconnect(struct wpool *wp)
     for (uint32_t i = 0; i < p->nservers; i++) {
         struct wserver *ws = &wp->servers[i];
         for (uint32_t k = 0; k < p->cf->server_connections; k++) {
-            if (ws->conns[k] == NULL && upstream_open(wp->w, ws, k) == NULL)
+            if (ws->conns[k] == NULL && upstream_open(wp, ws, k) == NULL)
                 pool_server_failed(p, ws->srv, km_now_ms());
         }
     }
 }
 
 void
-upstream_send(struct worker *w, struct wserver *ws, struct msg *m)
+upstream_send(struct wpool *wp, struct wserver *ws, struct msg *m)
 {
+    struct worker *w = wp->w;
     struct server *s = ws->srv;
     struct pool *p = s->pool;
     uint32_t max = p->cf->server_connections;
@@ -362,11 +363,11 @@ upstream_send(struct worker *w, struct wserver *ws, struct msg *m)
     struct upstream *u = ws->conns[slot];
 
     if (u == NULL) {
-        u = upstream_open(w, ws, slot);
+        u = upstream_open(wp, ws, slot);
         if (u == NULL) {
             const char *why = strerror(errno);
             pool_server_failed(p, s, km_now_ms());
-            forward_fail(w, &w->pools[p->idx], m, why);
+            forward_fail(w, wp, m, why);
             return;
         }
     }
@@ -500,12 +501,30 @@ upstream_fail(struct upstream *u, const char *reason)
     free(u);
 }
 
+bool
+upstream_busy(const struct upstream *u)
+{
+    return u->if_head != NULL || u->sq_head != NULL;
+}
+
+void
+upstream_close(struct upstream *u)
+{
+    ASSERT(!upstream_busy(u));
+    log_info("pool %s: closing the connection to server %s", conn_pool(&u->c)->cf->name,
+             u->srv->ident);
+    upstream_detach(u);
+    free(u);
+}
+
 /* At exit: every client is gone, so what the servers still owe has no one to go to. */
 void
 upstream_close_all(struct worker *w)
 {
     for (uint32_t i = 0; i < w->npools; i++) {
         struct wpool *wp = &w->pools[i];
+        if (wp->pool == NULL)
+            continue;   /* a drained view */
         for (uint32_t j = 0; wp->servers != NULL && j < wp->pool->nservers; j++) {
             struct wserver *ws = &wp->servers[j];
             for (uint32_t k = 0; k < wp->pool->cf->server_connections; k++) {

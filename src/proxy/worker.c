@@ -51,6 +51,7 @@ on_tick(int fd, short what, void *arg)
     msgcache_trim(&w->mc);
     conn_in_cache_trim(w);
     slab_trim(&w->client_slab);
+    worker_drain(w);
     if (w->bp.nreleased != w->trimmed_at) {
         w->trimmed_at = w->bp.nreleased;
 #ifdef KM_TRIM
@@ -90,8 +91,7 @@ on_epoch(int fd, short what, void *arg)
         epoch_arm(w);
 }
 
-/* The worker's view of pool p: its servers' connection slots and counters. */
-static int
+int
 wpool_init(struct worker *w, struct wpool *wp, struct pool *p)
 {
     uint32_t nconn = p->cf->server_connections;
@@ -117,7 +117,7 @@ wpool_init(struct worker *w, struct wpool *wp, struct pool *p)
     return KM_OK;
 }
 
-static void
+void
 wpool_free(struct wpool *wp)
 {
     if (wp->servers != NULL) {
@@ -128,6 +128,8 @@ wpool_free(struct wpool *wp)
     free(wp->srvslot);
     wp->servers = NULL;
     wp->srvslot = NULL;
+    snapshot_put(wp->held);
+    wp->held = NULL;
 }
 
 /* Only wakes the loop: the clients waiting for a place are looked at after each
@@ -154,12 +156,17 @@ on_mail(int fd, short what, void *arg)
     /* bounded per wakeup, like every other source of work */
     for (int i = 0; i < 64 && (rc = mailbox_take(&w->mb, &m)) == 1; i++) {
         switch (m.kind) {
-        case MAIL_CLIENT:
-            if (m.arg < w->npools)
-                client_accept(&w->pools[m.arg], m.fd);
+        case MAIL_CLIENT: {
+            /* dealt by the main thread, maybe for a generation this worker has not
+             * adopted yet: adopt first, then find the pool by its state */
+            worker_adopt_latest(w);
+            struct wpool *wp = worker_wpool_of(w, m.arg);
+            if (wp != NULL)
+                client_accept(wp, m.fd);
             else
                 close(m.fd);
             break;
+        }
         case MAIL_STOP:
             w->stop = true;
             event_base_loopbreak(w->base);
@@ -189,12 +196,15 @@ worker_init(struct worker *w, struct proxy *px, uint32_t id, uint32_t mbuf_size,
     bufpool_init(&w->bp, mbuf_size, max_free);
     msgcache_init(&w->mc, FREE_MSGS);
     slab_init(&w->client_slab, conn_alloc_size(CONN_CLIENT));
-    w->pools = calloc(px->npools, sizeof(*w->pools));
+    struct snapshot *snap = atomic_load(&px->snap);
+    snapshot_get(snap);
+    w->snap = snap;
+    w->pools = calloc(snap->npools, sizeof(*w->pools));
     if (w->pools == NULL)
         return KM_ERROR;
-    w->npools = px->npools;
-    for (uint32_t i = 0; i < px->npools; i++) {
-        if (wpool_init(w, &w->pools[i], &px->pools[i]) != KM_OK)
+    w->npools = w->nlive = snap->npools;
+    for (uint32_t i = 0; i < snap->npools; i++) {
+        if (wpool_init(w, &w->pools[i], &snap->pools[i]) != KM_OK)
             return KM_ERROR;
     }
     w->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -235,6 +245,8 @@ worker_free(struct worker *w)
     }
     free(w->pools);
     w->pools = NULL;
+    snapshot_put(w->snap);
+    w->snap = NULL;
     conn_in_cache_free(w);
     slab_destroy(&w->client_slab);
     msgcache_destroy(&w->mc);
@@ -391,6 +403,7 @@ worker_run(struct worker *w)
 
     while (!w->stop) {
         pub_quiescent(&w->px->pub, w->id);
+        worker_adopt_latest(w);
         if (event_base_loop(w->base, woke != 0 ? EVLOOP_NONBLOCK : EVLOOP_ONCE) < 0) {
             log_error("event loop failed");
             break;

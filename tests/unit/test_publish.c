@@ -220,18 +220,18 @@ test_mailbox(void **state)
     assert_int_equal(mailbox_open(&mb), 0);
     assert_int_equal(mailbox_take(&mb, &m), 0);
     for (int i = 0; i < 10; i++) {
-        struct mail in = { MAIL_CLIENT, 100 + i, (uint32_t)i, 0 };
+        struct mail in = { MAIL_CLIENT, 100 + i, (uint64_t)i };
         assert_int_equal(mailbox_post(&mb, &in), 0);
     }
     for (int i = 0; i < 10; i++) {
         assert_int_equal(mailbox_take(&mb, &m), 1);
         assert_int_equal(m.kind, MAIL_CLIENT);
         assert_int_equal(m.fd, 100 + i);
-        assert_int_equal(m.arg, (uint32_t)i);
+        assert_int_equal(m.arg, (uint64_t)i);
     }
     assert_int_equal(mailbox_take(&mb, &m), 0);
     int posted = 0, rc;
-    struct mail wake = { MAIL_WAKE, -1, 0, 0 };
+    struct mail wake = { MAIL_WAKE, -1, 0 };
     while ((rc = mailbox_post(&mb, &wake)) == 0 && posted < 1000000)
         posted++;
     assert_int_equal(rc, -EAGAIN);
