@@ -87,6 +87,11 @@ bench: all deps
 
 # Scaling: keymux at 1, 2, 4, 8 workers against nutcracker (bench/scale.py; SCALE_QUICK=1
 # for a short run, SCALE_WORKERS=1,2 to pick the counts).
+# A long run of reloads: fds and RSS against a warm baseline (PASS / MISS, not asserted).
+.PHONY: bench-reload
+bench-reload: all
+	$(PYTHON) bench/reload_memory.py --keymux $(BUILD)/keymux --reloads $${RELOADS:-1000}
+
 .PHONY: bench-scale
 bench-scale: all deps
 	@mkdir -p $(BUILD)/bench

@@ -91,6 +91,7 @@ pub_reclaim(struct pub_domain *d)
         struct pub_node *n = done;
         done = n->next;
         n->fn(n);
+        d->nfreed++;
     }
     return left;
 }

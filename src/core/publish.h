@@ -46,6 +46,7 @@ struct pub_domain {
     struct pub_node *retired;  /* oldest first */
     struct pub_node **tail;
     uint32_t nretired;
+    uint64_t nfreed;           /* objects freed so far (the reclaiming thread's alone) */
 };
 
 /* A domain for nreaders readers (numbered 0..nreaders-1), each at gen 0. 0 or -errno. */

@@ -228,6 +228,9 @@ stats_general(struct text *t, const struct proto_ctx *ctx)
     if (have) {
         stat_u(t, "curr_connections", self.curr_connections);
         stat_u(t, "total_connections", self.total_connections);
+        stat_u(t, "config_generation", self.config_gen);
+        stat_u(t, "reloads", self.reloads);
+        stat_u(t, "reload_failures", self.reload_failures);
     }
     if (c != NULL) {
         stat_u(t, "cmd_get", c->cmd_get);

@@ -99,6 +99,9 @@ struct proto_self {
     uint32_t nservers;       /* servers of the pool */
     uint32_t nlive;          /* of those, in the ring */
     const char *pool;        /* the pool's name */
+    uint64_t config_gen;     /* configuration generation the worker runs (1 at start) */
+    uint64_t reloads;        /* SIGUSR1 reloads done, and refused (the file was invalid) */
+    uint64_t reload_failures;
     struct proto_count_values counts;   /* the pool's counters, summed over the workers */
 };
 

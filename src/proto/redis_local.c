@@ -741,8 +741,10 @@ info_section(struct text *t, size_t i, const struct proto_self *me)
             pool[k++] = *p >= '!' && *p <= '~' ? *p : '_';
         pool[k] = '\0';
         text_add(t, "pool:%s\r\nservers:%u\r\nservers_live:%u\r\nworkers:%u\r\n"
-                    "curr_connections:%llu\r\n", pool, me->nservers, me->nlive, me->workers,
-                 (unsigned long long)me->curr_connections);
+                    "curr_connections:%llu\r\nconfig_generation:%llu\r\nreloads:%llu\r\n"
+                    "reload_failures:%llu\r\n", pool, me->nservers, me->nlive, me->workers,
+                 (unsigned long long)me->curr_connections, (unsigned long long)me->config_gen,
+                 (unsigned long long)me->reloads, (unsigned long long)me->reload_failures);
         break;
     default:
         break;

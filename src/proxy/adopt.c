@@ -239,6 +239,7 @@ adopt(struct worker *w, struct snapshot *ns)
         if (cl->c.pidx >= nnew)
             client_finish(cl);
     }
+    w->trim_due = true;
     log_info("worker %u: configuration generation %llu adopted: %u pools, %u draining",
              w->id, (unsigned long long)ns->gen, nnew, ndrain);
     return;
@@ -273,6 +274,7 @@ worker_drain(struct worker *w)
                  (unsigned long long)v->held->gen);
         wpool_free(v);
         v->pool = NULL;
+        w->trim_due = true;
     }
 }
 

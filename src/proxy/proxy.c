@@ -11,6 +11,7 @@
 
 #include "core/common.h"
 #include "core/log.h"
+#include "core/trim.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -186,5 +187,10 @@ proxy_free(struct proxy *px)
 void
 proxy_tick(struct proxy *px)
 {
+    uint64_t freed = px->pub.nfreed;
+
     pub_reclaim(&px->pub);
+    /* old generations went: their memory goes back, as a burst's does in the workers */
+    if (px->pub.nfreed != freed)
+        km_trim();
 }

@@ -148,6 +148,7 @@ struct worker {
     uint32_t nfree_in;
     uint32_t low_in;           /* fewest idle input states since the last tick */
     uint64_t trimmed_at;       /* bp.nreleased at the last trim */
+    bool trim_due;             /* a generation was adopted or drained since the last trim */
     struct client *clients;    /* every open client */
     struct slab client_slab;   /* where clients live (see core/slab.h) */
     struct km_ctr total_connections;   /* connections accepted or made (stats) */

@@ -96,11 +96,10 @@ snapshot_put(struct snapshot *s)
         pub_retire(&s->px->pub, &s->node, snapshot_retired);
 }
 
-void
-snapshot_free(struct snapshot *s)
+/* Free s alone (its reference to its successor is the caller's to drop). */
+static void
+free_one(struct snapshot *s)
 {
-    if (s == NULL)
-        return;
     if (s->lfds != NULL) {
         for (uint32_t i = 0; i < s->cf.npools * s->nworkers; i++) {
             if (s->lfds[i] >= 0)
@@ -116,6 +115,23 @@ snapshot_free(struct snapshot *s)
     free(s->shared);
     free(s->lfds);
     conf_free(&s->cf);
-    snapshot_put(s->succ);
     free(s);
+}
+
+/* Each generation holds its successor (s->succ), so that a pool of s that is still
+ * draining can pass failures on to its successor's pool (pool.next). So when s goes,
+ * its successor may go with it, at once and without a grace period of its own: a worker
+ * can only be about to take a reference to a generation newer than the one it runs,
+ * which holds, through this chain, every newer one; s being freed means no worker runs
+ * s or anything older, so nobody can reach a successor whose last reference was s's.
+ * Retiring each one instead would free one generation of the chain per reclaim, and a
+ * quick run of reloads would pile up faster than the main thread's tick frees them. */
+void
+snapshot_free(struct snapshot *s)
+{
+    while (s != NULL) {
+        struct snapshot *next = s->succ;
+        free_one(s);
+        s = next != NULL && atomic_fetch_sub(&next->refs, 1) == 1 ? next : NULL;
+    }
 }

@@ -7,23 +7,10 @@
 #include "core/log.h"
 #include "route/route.h"
 
+#include "core/trim.h"
+
 #include <event2/event.h>
 #include <fcntl.h>
-/* malloc_trim hands glibc's free pages back. Under a sanitizer the allocator is the
- * sanitizer's own, and glibc's trim from a thread that never used glibc's heap upsets
- * glibc's bookkeeping of its arenas (a fault or an assertion at thread exit), so there it
- * is left out. */
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-#define KM_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-#define KM_SANITIZED 1
-#endif
-#endif
-#if defined(__GLIBC__) && !defined(KM_SANITIZED)
-#define KM_TRIM 1
-#include <malloc.h>
-#endif
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -52,11 +39,10 @@ on_tick(int fd, short what, void *arg)
     conn_in_cache_trim(w);
     slab_trim(&w->client_slab);
     worker_drain(w);
-    if (w->bp.nreleased != w->trimmed_at) {
+    if (w->bp.nreleased != w->trimmed_at || w->trim_due) {
         w->trimmed_at = w->bp.nreleased;
-#ifdef KM_TRIM
-        malloc_trim(0);
-#endif
+        w->trim_due = false;
+        km_trim();
     }
 }
 
@@ -327,8 +313,10 @@ worker_self(const void *arg, struct proto_self *out)
     out->pid = (int64_t)getpid();
     out->now_s = now;
     out->uptime_s = now > px->started_s ? now - px->started_s : 0;
-    out->curr_connections = px->nlisteners;
-    out->total_connections = px->nlisteners;
+    /* the listeners of the generation this worker runs (px->nlisteners is the main
+     * thread's, rewritten by a reload) */
+    out->curr_connections = wp->w->snap->npools;
+    out->total_connections = wp->w->snap->npools;
     for (uint32_t i = 0; i < px->nworkers; i++) {
         const struct worker *o = &px->workers[i];
         out->curr_connections += ctr_get(&o->curr_connections);
@@ -340,6 +328,9 @@ worker_self(const void *arg, struct proto_self *out)
     out->nservers = p->nservers;
     out->nlive = pool_nlive(p);
     out->pool = p->cf->name;
+    out->config_gen = wp->w->snap->gen;
+    out->reloads = atomic_load_explicit(&px->reloads, memory_order_relaxed);
+    out->reload_failures = atomic_load_explicit(&px->reload_failures, memory_order_relaxed);
 }
 
 /* Server idx of the pool of the wpool arg, as the logs and the stats port name it. */

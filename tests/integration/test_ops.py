@@ -26,7 +26,7 @@ STAT_SERVER = ["server_eof", "server_err", "server_timedout", "server_connection
                "server_ejected_at", "requests", "request_bytes", "responses", "response_bytes",
                "in_queue", "in_queue_bytes", "out_queue", "out_queue_bytes"]
 STAT_TOP = ["service", "source", "version", "uptime", "timestamp", "total_connections",
-            "curr_connections"]
+            "curr_connections", "reloads", "reload_failures"]
 
 
 def need_nutcracker():

@@ -848,6 +848,7 @@ test_stats_self(void **state)
     assert_string_equal(out_text(m->rsp),
         "STAT pid 4242\r\nSTAT uptime 77\r\nSTAT time 1800000000\r\nSTAT version " KM_VERSION "\r\n"
         "STAT pointer_size 64\r\nSTAT curr_connections 5\r\nSTAT total_connections 9\r\n"
+        "STAT config_generation 0\r\nSTAT reloads 0\r\nSTAT reload_failures 0\r\n"
         "STAT cmd_get 10\r\nSTAT cmd_set 4\r\nSTAT cmd_flush 1\r\nSTAT cmd_touch 2\r\n"
         "STAT get_hits 7\r\nSTAT get_misses 3\r\nSTAT touch_hits 1\r\nSTAT touch_misses 1\r\n"
         "STAT threads 1\r\nSTAT pool_clients 3\r\nSTAT pool_servers 4\r\nSTAT pool_servers_live 3\r\n"

@@ -489,7 +489,8 @@ test_info(void **state)
     s->self = (struct proto_self){ .pid = 4242, .uptime_s = 3 * 86400 + 5, .now_s = 1,
                                    .curr_connections = 7, .total_connections = 99,
                                    .pool_clients = 5, .workers = 1, .nservers = 4, .nlive = 3,
-                                   .pool = "alpha beta\r\n" };
+                                   .pool = "alpha beta\r\n", .config_gen = 3, .reloads = 2,
+                                   .reload_failures = 1 };
     s->ctx.self = self_fn;
     s->ctx.self_arg = s;
     info_text(call(s, "INFO", NULL), t, sizeof(t));
@@ -498,7 +499,8 @@ test_info(void **state)
     assert_non_null(strstr(t, "\r\n\r\n# Clients\r\nconnected_clients:5\r\n\r\n"));
     assert_non_null(strstr(t, "# Stats\r\ntotal_connections_received:99\r\n"));
     assert_non_null(strstr(t, "# Proxy\r\npool:alpha_beta__\r\nservers:4\r\nservers_live:3\r\n"
-                              "workers:1\r\ncurr_connections:7\r\n\r\n# Keyspace\r\n"));
+                              "workers:1\r\ncurr_connections:7\r\nconfig_generation:3\r\n"
+                              "reloads:2\r\nreload_failures:1\r\n\r\n# Keyspace\r\n"));
     assert_string_equal(info_text(call(s, "INFO", "everything", NULL), t2, sizeof(t2)), t);
     assert_string_equal(info_text(call(s, "info", "ALL", NULL), t2, sizeof(t2)), t);
     assert_string_equal(call(s, "INFO", "clients", NULL), "$32\r\n# Clients\r\nconnected_clients:5\r\n\r\n");
