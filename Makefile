@@ -48,6 +48,12 @@ test-unit: $(UNIT_BIN)
 test-integration: $(BUILD)/keymux
 	KEYMUX_BIN=$(CURDIR)/$(BUILD)/keymux $(PYTHON) -m pytest -q tests/integration
 
+# The reload under load at the issue's full size (60 s per worker count; CI runs 6 s).
+.PHONY: test-reload-full
+test-reload-full: $(BUILD)/keymux
+	KEYMUX_RELOAD_LOAD_S=60 KEYMUX_BIN=$(CURDIR)/$(BUILD)/keymux $(PYTHON) -m pytest -q -s \
+	    tests/integration/test_reload.py -k under_load
+
 run: deps $(BUILD)/keymux
 	sh scripts/run.sh $(BUILD)/keymux
 

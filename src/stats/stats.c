@@ -22,12 +22,13 @@
  * The document has twemproxy 0.5.0's shape, key order and separators, so tools that
  * parse nutcracker's output (even with regular expressions) read keymux's unchanged:
  *   {"service":"keymux", "source":"host", "version":"v", "uptime":1, "timestamp":2,
- *    "total_connections":3, "curr_connections":4, "reloads":0, "reload_failures":0,
- *    "pool": {"client_eof":0, ...,
+ *    "total_connections":3, "curr_connections":4, "pool": {"client_eof":0, ...,
  *    "fragments":0, "server": {"server_eof":0, ..., "out_queue_bytes":0},"server2": {...}},
  *    "pool2": {...}}\n
  * Pools, and the servers of each pool, come in nutcracker's order, which is its
- * duplicate-check sort: shorter name first, then bytewise (config order is not kept). Unlike nutcracker, pool
+ * duplicate-check sort: shorter name first, then bytewise (config order is not kept).
+ * keymux's own figures (reloads, config generation) are not added here, where they would
+ * change the text: they are in INFO proxy and memcached stats. Unlike nutcracker, pool
  * and server names are escaped, so the document is always valid JSON.
  */
 #include "stats/stats.h"
@@ -332,10 +333,6 @@ stats_json_at(const struct proxy *px, time_t started, time_t now, size_t *len)
               (long long)(now > started ? now - started : 0), (long long)now);
     jb_printf(&b, ", \"total_connections\":%" PRIu64 ", \"curr_connections\":%" PRIu64,
               total, curr);
-    /* keymux's own: after nutcracker's figures, numbers, so that tools which take every
-     * object at the top for a pool read the document as before */
-    jb_printf(&b, ", \"reloads\":%" PRIu64 ", \"reload_failures\":%" PRIu64,
-              (uint64_t)atomic_load(&px->reloads), (uint64_t)atomic_load(&px->reload_failures));
 
     for (uint32_t i = 0; i < px->npools; i++) {
         const struct pool *p = porder[i];

@@ -492,6 +492,16 @@ def keys_on(server_addrs, index, n, prefix="k"):
 # misc
 
 
+def wait_for(pred, timeout, step=0.02):
+    """pred() until it is true or timeout seconds have passed; its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v or time.monotonic() > deadline:
+            return v
+        time.sleep(step)
+
+
 def run_bounded(argv, timeout, input=None, **kw):
     """subprocess.run with a hard timeout; returns CompletedProcess (bytes)."""
     return subprocess.run(argv, input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
