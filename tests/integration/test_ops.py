@@ -18,7 +18,7 @@ import pytest
 
 import helpers
 from conftest import KEYMUX_BIN, NUTCRACKER_BIN, ROOT, Daemon, pid_alive, pool_yaml
-from helpers import PORTS, encode, run_bounded
+from helpers import PORTS, encode, run_bounded, wait_for
 
 STAT_POOL = ["client_eof", "client_err", "client_connections", "server_ejects",
              "forward_error", "fragments"]
@@ -35,14 +35,6 @@ def need_nutcracker():
     return NUTCRACKER_BIN
 
 
-def wait_for(pred, timeout, step=0.02):
-    """pred() until true or timeout; returns the last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v or time.monotonic() > deadline:
-            return v
-        time.sleep(step)
 
 
 def read_stats(port, timeout=5.0, send=None):

@@ -13,16 +13,9 @@ import pytest
 
 import helpers
 from conftest import Daemon, pool_yaml
-from helpers import PORTS
+from helpers import PORTS, wait_for
 
 
-def wait_for(pred, timeout, step=0.02):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v or time.monotonic() > deadline:
-            return v
-        time.sleep(step)
 
 
 def _started(tmp_path, redis_factory, daemons, verbosity="5", core_limit=None):

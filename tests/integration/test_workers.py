@@ -12,19 +12,12 @@ import time
 
 import helpers
 from conftest import Daemon, pool_yaml
-from helpers import PORTS, Error, RespConn, encode
+from helpers import PORTS, Error, RespConn, encode, wait_for
 
 CONNECTED = re.compile(r"client fd (\d+) connected \(worker (\d+)\)")
 LOG_LINE = re.compile(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\] \S+:\d+ .*$")
 
 
-def wait_for(pred, timeout, step=0.02):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v or time.monotonic() > deadline:
-            return v
-        time.sleep(step)
 
 
 def _start(tmp_path, daemons, conf, workers, verbosity="7", extra=()):
