@@ -1176,3 +1176,16 @@ fail:
     free(buf);
     return KM_ERROR;
 }
+
+bool
+conf_same_str(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+bool
+conf_same_listen(const struct conf_listen *a, const struct conf_listen *b)
+{
+    return conf_same_str(a->host, b->host) && a->port == b->port &&
+           conf_same_str(a->path, b->path) && a->mode == b->mode;
+}

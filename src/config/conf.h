@@ -155,4 +155,9 @@ const char *conf_quote(char *buf, size_t size, const char *s, size_t len);
 /* Size of a conf_quote buffer that never truncates the 64-byte excerpt. */
 #define CONF_QUOTE_SIZE 280
 
+/* Two optional strings (NULL for absent) are the same. */
+bool conf_same_str(const char *a, const char *b);
+/* Two listen values name the same address (host, port, path and mode). */
+bool conf_same_listen(const struct conf_listen *a, const struct conf_listen *b);
+
 #endif

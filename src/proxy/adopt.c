@@ -29,25 +29,12 @@
 #include <string.h>
 #include <unistd.h>
 
-static bool
-same_str(const char *a, const char *b)
-{
-    return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
-}
-
-static bool
-same_listen(const struct conf_listen *a, const struct conf_listen *b)
-{
-    return same_str(a->host, b->host) && a->port == b->port && same_str(a->path, b->path) &&
-           a->mode == b->mode;
-}
-
 /* A server connection made for pool a can serve pool b: what it said when it was set up
  * (AUTH, SELECT) is what b would say. */
 static bool
 conns_compatible(const struct conf_pool *a, const struct conf_pool *b)
 {
-    return same_str(a->redis_auth, b->redis_auth) && a->redis_db == b->redis_db;
+    return conf_same_str(a->redis_auth, b->redis_auth) && a->redis_db == b->redis_db;
 }
 
 /* Does any server connection of wp remain? */
@@ -145,7 +132,7 @@ adopt(struct worker *w, struct snapshot *ns)
             continue;
         for (uint32_t j = 0; j < w->nlive; j++) {
             struct wpool *o = &w->pools[j];
-            if (o->lfd >= 0 && same_listen(&o->pool->cf->listen, &arr[i].pool->cf->listen)) {
+            if (o->lfd >= 0 && conf_same_listen(&o->pool->cf->listen, &arr[i].pool->cf->listen)) {
                 if (listener_attach(&arr[i], listener_detach(o)) != KM_OK)
                     log_error("pool %s: worker %u cannot watch its listener after the reload",
                               arr[i].pool->cf->name, w->id);

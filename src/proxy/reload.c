@@ -19,25 +19,12 @@
 #include <string.h>
 #include <unistd.h>
 
-static bool
-same_str(const char *a, const char *b)
-{
-    return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
-}
-
-static bool
-same_listen(const struct conf_listen *a, const struct conf_listen *b)
-{
-    return same_str(a->host, b->host) && a->port == b->port && same_str(a->path, b->path) &&
-           a->mode == b->mode;
-}
-
 /* The pool of os that listens on the address of cf, or -1. */
 static int
 listener_of(const struct snapshot *os, const struct conf_pool *cf)
 {
     for (uint32_t j = 0; j < os->npools; j++) {
-        if (same_listen(&os->pools[j].cf->listen, &cf->listen))
+        if (conf_same_listen(&os->pools[j].cf->listen, &cf->listen))
             return (int)j;
     }
     return -1;
@@ -124,8 +111,8 @@ log_changes(const struct snapshot *os, const struct snapshot *ns)
             kept += pool_server_of(o, p->servers[k].state) != NULL;
         log_notice("reload: pool %s kept: listen %s%s%s, servers %u -> %u (%u kept, %u added, "
                    "%u removed)", p->cf->name, o->cf->listen.text,
-                   same_listen(&o->cf->listen, &p->cf->listen) ? "" : " -> ",
-                   same_listen(&o->cf->listen, &p->cf->listen) ? "" : p->cf->listen.text,
+                   conf_same_listen(&o->cf->listen, &p->cf->listen) ? "" : " -> ",
+                   conf_same_listen(&o->cf->listen, &p->cf->listen) ? "" : p->cf->listen.text,
                    o->nservers, p->nservers, kept, p->nservers - kept, o->nservers - kept);
     }
     for (uint32_t j = 0; j < os->npools; j++) {

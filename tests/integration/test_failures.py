@@ -11,16 +11,7 @@ import time
 import pytest
 
 import helpers
-from helpers import Error, describe, encode
-
-
-def wait_for(pred, timeout, step=0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v or time.monotonic() > deadline:
-            return v
-        time.sleep(step)
+from helpers import Error, describe, encode, wait_for
 
 
 def timed_call(c, *args, timeout=5):
