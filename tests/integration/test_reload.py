@@ -619,7 +619,13 @@ def test_thousand_reloads_leave_no_fd(tmp_path, redis_factory, daemons):
         if i < 2:
             assert c.call("SET", "w%d" % i, "x") == b"OK"
     time.sleep(2.2)
-    fds, rss = km.nfds(), km.rss_kib()
+    # the fewest fds seen over 3 s: a connection a drained view or a worker's tick has yet
+    # to close (slow under a sanitizer) is not part of the baseline
+    fds = km.nfds()
+    for _ in range(30):
+        time.sleep(0.1)
+        fds = min(fds, km.nfds())
+    rss = km.rss_kib()
     for i in range(warm, n + warm):
         flip(i)
         if i % 100 == 0:
