@@ -160,6 +160,14 @@ adopt(struct worker *w, struct snapshot *ns)
                 wpool_free(o);
                 continue;
             }
+        } else if (o->nclients == 0) {
+            cmap[j] = UINT32_MAX;   /* no client is left to follow it */
+            close_idle(o);
+            if (!has_conns(o)) {
+                wpool_free(o);   /* nothing to drain */
+                continue;
+            }
+            cmap[j] = nview;
         } else {
             cmap[j] = nview;   /* its clients drain with it */
         }
@@ -219,6 +227,7 @@ adopt(struct worker *w, struct snapshot *ns)
     snapshot_get(ns);
     w->snap = ns;
     snapshot_put(os);
+    atomic_store_explicit(&w->adopted, ns->gen, memory_order_release);
 
     /* clients of pools that left: answer what is here, then go */
     for (struct client *cl = w->clients, *next; cl != NULL; cl = next) {

@@ -14,6 +14,7 @@
 #include "core/trim.h"
 
 #include <errno.h>
+#include <event2/event.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -182,6 +183,9 @@ proxy_free(struct proxy *px)
     px->pools = NULL;
     px->shared = NULL;
     px->npools = 0;
+    if (px->reload_ev != NULL)
+        event_free(px->reload_ev);
+    px->reload_ev = NULL;
 }
 
 void

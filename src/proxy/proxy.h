@@ -136,6 +136,8 @@ struct worker {
     struct bufpool bp;
     struct msgcache mc;
     struct snapshot *snap;     /* the generation adopted (a reference) */
+    _Atomic uint64_t adopted;  /* snap->gen: stored by this worker (release) once it has
+                                  adopted snap, loaded by the main thread before a reload */
     struct wpool *pools;       /* [0..nlive): one per pool of snap, in config order; then
                                   the draining views of older generations (proxy/adopt.c) */
     uint32_t npools;
@@ -206,6 +208,9 @@ struct proxy {
     const char *conf_path;     /* the file SIGUSR1 reloads */
     _Atomic uint64_t reloads;  /* done (main thread writes, any thread reads) */
     _Atomic uint64_t reload_failures;
+    struct event *reload_ev;   /* main thread: a reload waiting for every worker to adopt
+                                  the running generation (proxy/reload.c) */
+    uint64_t reload_wait_ns;   /* monotonic: when that wait began; 0 while none waits */
 };
 
 /* proxy.c: the process */
@@ -235,7 +240,8 @@ void proxy_tick(struct proxy *px);
 
 /* reload.c: SIGUSR1 */
 /* Load px->conf_path again, checked as -t checks it, and publish it as the next
- * generation: kept pools go on with their clients and the connections to the servers
+ * generation, once every worker has adopted the running one (until then the reload waits
+ * on a short timer, and a SIGUSR1 meanwhile joins it): kept pools go on with their clients and the connections to the servers
  * they keep, added pools listen, removed pools stop listening and drain (see
  * proxy/adopt.c). On any failure (the file, a name to resolve, an address to listen on)
  * the running configuration is left as it was, the reason logged and the failure

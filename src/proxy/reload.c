@@ -9,15 +9,28 @@
  *      whichever pool it moves to)
  *   4. publish: kept pools pass their failures on to their successors, the main thread's
  *      own sockets move, px->snap = new, every worker is woken to adopt it (adopt.c)
+ *
+ * A reload begins only once every worker has adopted the running generation: until a
+ * worker has, it still listens on the addresses of the pools that generation removed
+ * (one worker listens without SO_REUSEPORT), and a pool added back on such an address
+ * could not listen. The wait is a loop iteration of each worker (they are woken to
+ * adopt); it is polled every millisecond, and a SIGUSR1 that comes meanwhile joins it
+ * (the file is read when the reload begins). After RELOAD_WAIT_NS the reload begins
+ * anyway, and a socket still held fails it as any other.
  */
 #include "proxy/proxy.h"
 
+#include "core/clock.h"
 #include "core/common.h"
 #include "core/log.h"
 
+#include <event2/event.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+#define RELOAD_WAIT_NS (5ull * 1000 * 1000 * 1000)
 
 /* The pool of os that listens on the address of cf, or -1. */
 static int
@@ -123,8 +136,71 @@ log_changes(const struct snapshot *os, const struct snapshot *ns)
     }
 }
 
+static int reload_now(struct proxy *px);
+
+/* Has every worker adopted generation gen? */
+static bool
+all_adopted(const struct proxy *px, uint64_t gen)
+{
+    for (uint32_t k = 0; k < px->nworkers; k++) {
+        if (atomic_load_explicit(&px->workers[k].adopted, memory_order_acquire) != gen)
+            return false;
+    }
+    return true;
+}
+
+static void
+on_reload_wait(int fd, short what, void *arg)
+{
+    struct proxy *px = arg;
+    const struct snapshot *os = atomic_load(&px->snap);
+    struct timeval tv = { 0, 1000 };
+
+    (void)fd;
+    (void)what;
+    if (all_adopted(px, os->gen)) {
+        px->reload_wait_ns = 0;
+        reload_now(px);
+        return;
+    }
+    if (km_clock_ns(CLOCK_MONOTONIC) - px->reload_wait_ns >= RELOAD_WAIT_NS) {
+        log_warn("reload: a worker has not adopted configuration generation %llu after %llu "
+                 "s; reloading anyway", (unsigned long long)os->gen,
+                 (unsigned long long)(RELOAD_WAIT_NS / 1000000000ull));
+        px->reload_wait_ns = 0;
+        reload_now(px);
+        return;
+    }
+    if (event_add(px->reload_ev, &tv) != 0) {
+        px->reload_wait_ns = 0;
+        reload_now(px);
+    }
+}
+
 int
 proxy_reload(struct proxy *px)
+{
+    const struct snapshot *os = atomic_load(&px->snap);
+    struct timeval tv = { 0, 1000 };
+
+    if (px->reload_wait_ns != 0) {
+        log_notice("reload: one is already waiting for the workers; it reads the file then");
+        return KM_OK;
+    }
+    if (all_adopted(px, os->gen))
+        return reload_now(px);
+    if (px->reload_ev == NULL)
+        px->reload_ev = evtimer_new(px->base, on_reload_wait, px);
+    if (px->reload_ev == NULL || event_add(px->reload_ev, &tv) != 0)
+        return reload_now(px);
+    px->reload_wait_ns = km_clock_ns(CLOCK_MONOTONIC);
+    log_info("reload: waiting for every worker to adopt configuration generation %llu",
+             (unsigned long long)os->gen);
+    return KM_OK;
+}
+
+static int
+reload_now(struct proxy *px)
 {
     struct snapshot *os = atomic_load(&px->snap);
     struct snapshot *ns;

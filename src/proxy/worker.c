@@ -185,6 +185,7 @@ worker_init(struct worker *w, struct proxy *px, uint32_t id, uint32_t mbuf_size,
     struct snapshot *snap = atomic_load(&px->snap);
     snapshot_get(snap);
     w->snap = snap;
+    atomic_init(&w->adopted, snap->gen);
     w->pools = calloc(snap->npools, sizeof(*w->pools));
     if (w->pools == NULL)
         return KM_ERROR;

@@ -645,6 +645,41 @@ def test_thousand_reloads_leave_no_fd(tmp_path, redis_factory, daemons):
     c.close()
 
 
+
+def test_back_to_back_reloads_never_fail(tmp_path, redis_factory, daemons):
+    """SIGUSR1 after SIGUSR1, each flipping a pool off its address and back on, with no
+    wait between them: a reload that begins before a worker has let go of the address the
+    previous generation removed must wait for it, never fail to listen. Signals that come
+    together may be taken as one; whatever was taken, nothing fails, and the file written
+    last is what runs."""
+    r1, r2 = redis_factory(2)
+    a, b, g = PORTS.get(), PORTS.get(), PORTS.get()
+    conf_a = pool_yaml("alpha", a, [r1]) + pool_yaml("beta", b, [r2])
+    conf_b = pool_yaml("alpha", a, [r1, r2]) + pool_yaml("gamma", g, [r2])
+    km = Km(tmp_path, daemons, conf_a)
+    c = RespConn(a)
+    for i in range(300):
+        km.write(conf_b if i % 2 == 0 else conf_a)
+        os.kill(km.d.pid, signal.SIGUSR1)
+        time.sleep(0.001)
+        if i % 50 == 0:
+            assert c.call("PING") == b"PONG"
+
+    def settled():
+        first = reload_counts(a)
+        time.sleep(0.3)
+        return first == reload_counts(a)
+    assert wait_for(settled, 15), km.d.log_text()
+    reloads, failures, gen = reload_counts(a)
+    assert failures == 0, [ln for ln in km.log().splitlines() if "keeping the running" in ln]
+    assert reloads >= 10 and gen == reloads + 1, (reloads, gen)
+    # conf_a was written last
+    with RespConn(b) as cb:
+        assert cb.call("PING") == b"PONG"
+    assert refused(g)
+    assert c.call("SET", "k", "v") == b"OK" and c.call("GET", "k") == b"v"
+    c.close()
+
 # ---------------------------------------------------------------------------
 # service managers
 
