@@ -27,9 +27,9 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# Keyed data commands keymux does not proxy, on purpose (blocking, multi-db, debugging).
+# Keyed data commands keymux does not proxy, on purpose (streams' blocking reads, multi-db,
+# debugging).
 ABSENT = {
-    "blpop", "brpop", "brpoplpush", "blmove", "blmpop", "bzpopmin", "bzpopmax", "bzmpop",
     "xread", "xreadgroup", "migrate", "move", "object", "pfdebug", "pfselftest",
 }
 DATA_GROUPS = {"string", "bitmap", "generic", "geo", "hash", "hyperloglog", "list", "set",
@@ -157,12 +157,14 @@ def sample(name, c, nk):
     if name == "xinfo":
         return ["xinfo", "consumers", "k1", "g"]
     if c.numkeys_at:
-        head = [name] + (["dst"] if c.numkeys_at == 2 else [])
+        head = [name] + (["0.1" if name in ("blmpop", "bzmpop") else "dst"]
+                         if c.numkeys_at == 2 else [])
         if name.startswith("eval"):
             head = [name, "return 1"]
         elif name.startswith("fcall"):
             head = [name, "f"]
-        tail = {"lmpop": ["LEFT"], "zmpop": ["MIN"]}.get(name, [])
+        tail = {"lmpop": ["LEFT"], "zmpop": ["MIN"], "blmpop": ["LEFT"],
+                "bzmpop": ["MIN"]}.get(name, [])
         return head + [nk, "k1", "k2"] + tail
     n = abs(c.arity) if c.arity > 0 else abs(c.arity) + 2
     if c.step == 2 and (n - 1) % 2:
@@ -247,7 +249,7 @@ def main():
                     name, c.first_key, c.last_key, c.step, first, last, step))
 
             # keys of a sample request, against COMMAND GETKEYS
-            if c.policy == 5:   # RESP_P_LOCAL
+            if c.policy == 5 or (c.policy == 6 and c.first_key == 0):   # LOCAL, keyless SESSION
                 continue
             words = sample(name, c, "2")
             nk = parse_numkeys(words[c.numkeys_at]) if c.numkeys_at else 0

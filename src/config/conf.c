@@ -65,7 +65,7 @@ enum conf_directive_index {
     CONF_D_REUSEPORT,   /* twemproxy after 0.5.0 */
     /* keymux's own limits (twemproxy has none) */
     CONF_D_MAX_REQUEST_SIZE, CONF_D_MAX_BULK_LENGTH, CONF_D_MAX_MULTIBULK_LENGTH,
-    CONF_D_MAX_VALUE_SIZE, CONF_D_CLIENT_OUTPUT_LIMIT,
+    CONF_D_MAX_VALUE_SIZE, CONF_D_CLIENT_OUTPUT_LIMIT, CONF_D_MAX_PINNED_CONNECTIONS,
     CONF_D_COUNT
 };
 
@@ -96,6 +96,7 @@ static const struct conf_directive conf_directives[CONF_D_COUNT] = {
     [CONF_D_MAX_MULTIBULK_LENGTH] = { "max_multibulk_length", conf_set_i64, CONF_FIELD(max_multibulk_length), 1, CONF_NUM_MAX, false },
     [CONF_D_MAX_VALUE_SIZE]       = { "max_value_size", conf_set_i64, CONF_FIELD(max_value_size), 1, CONF_NUM_MAX, false },
     [CONF_D_CLIENT_OUTPUT_LIMIT]  = { "client_output_limit", conf_set_i64, CONF_FIELD(client_output_limit), 0, CONF_NUM_MAX, false },
+    [CONF_D_MAX_PINNED_CONNECTIONS] = { "max_pinned_connections", conf_set_u32, CONF_FIELD(max_pinned_connections), 0, CONF_NUM_MAX, false },
 };
 
 /* For messages only; the lookups themselves belong to src/route. */
@@ -108,6 +109,7 @@ static const char conf_dist_names[] = "ketama, modula, random";
 #define CONF_DEFAULT_DIST "ketama"
 #define CONF_DEFAULT_BACKLOG 512
 #define CONF_DEFAULT_SERVER_CONNECTIONS 1
+#define CONF_DEFAULT_MAX_PINNED 256
 #define CONF_DEFAULT_SERVER_RETRY_TIMEOUT 30000
 #define CONF_DEFAULT_SERVER_FAILURE_LIMIT 2
 #define CONF_KETAMA_DEFAULT_PORT 11211
@@ -811,6 +813,7 @@ conf_pool_defaults(struct conf_pool *p)
     p->max_value_size = CONF_DEFAULT_MAX_VALUE_SIZE;
     p->client_output_limit = CONF_DEFAULT_CLIENT_OUTPUT_LIMIT;
     p->client_connections = 0;
+    p->max_pinned_connections = CONF_DEFAULT_MAX_PINNED;
     p->redis = false;
     p->tcpkeepalive = false;
     p->reuseport = false;
@@ -909,7 +912,7 @@ conf_load_key(struct conf_load *ld, const char *key, size_t len, bool *is_list)
                            "tcpkeepalive, redis_auth, redis_db, preconnect, auto_eject_hosts, "
                            "server_connections, server_retry_timeout, server_failure_limit, servers, "
                            "reuseport, max_request_size, max_bulk_length, max_multibulk_length, "
-                           "max_value_size, client_output_limit)",
+                           "max_value_size, client_output_limit, max_pinned_connections)",
                            conf_quote(q, sizeof(q), key, len));
 }
 

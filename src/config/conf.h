@@ -63,6 +63,9 @@ struct conf_pool {
     int64_t max_value_size;        /* memcached value; default 1 MiB */
     int64_t client_output_limit;   /* replies queued for one client before it is closed;
                                       default 1 GiB, 0 = unlimited */
+    uint32_t max_pinned_connections;   /* Redis: server connections held for one client's
+                                          transaction or blocking command, per pool (all
+                                          workers); default 256, 0 = none allowed */
     struct conf_server *servers;   /* in config order */
     uint32_t nservers;             /* >= 1 */
 };

@@ -88,6 +88,10 @@ struct pool_state {
     uint64_t id;                   /* unique for the life of the process */
     _Atomic uint32_t refs;         /* pools holding it */
     _Atomic uint32_t nclients;     /* client connections open, all workers */
+    _Atomic uint32_t npinned;      /* pinned server connections held by clients, all
+                                      workers: bounded by max_pinned_connections (each
+                                      worker keeps a few idle ones besides, see
+                                      proxy/session.c) */
     _Atomic uint64_t server_ejects;
     struct proto_counts counts_base;   /* the protocol counters at the last `stats reset` */
     uint32_t nworkers;

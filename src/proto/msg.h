@@ -42,6 +42,23 @@ enum plan {
     PLAN_ALL,                /* to every server of the pool: one fragment each, the request as
                                 the client wrote it, each with its server index; the replies are
                                 merged as `merge` says (memcached flush_all: MERGE_OK) */
+    PLAN_SESSION,            /* Redis MULTI EXEC DISCARD WATCH UNWATCH, or a keyless command
+                                queued in a transaction: `sop` says which; the proxy's session
+                                layer (proxy/session.c) serves it on the client's pinned
+                                connection */
+};
+
+/* What a PLAN_SESSION request does to the client's session. */
+enum session_op {
+    SOP_NONE,
+    SOP_MULTI,               /* open a transaction (+OK) */
+    SOP_EXEC,                /* run it */
+    SOP_EXECABORT,           /* EXEC of a transaction with a refused command: rsp holds
+                                EXECABORT; the server's transaction, if any, is discarded */
+    SOP_DISCARD,             /* drop it (+OK) */
+    SOP_WATCH,               /* watch the keys (one server: it becomes the pinned one) */
+    SOP_UNWATCH,             /* outside a transaction */
+    SOP_KEYLESS,             /* queued in a transaction, no key (PING, ECHO, UNWATCH) */
 };
 
 enum merge {
@@ -91,6 +108,11 @@ struct msg {
     uint8_t plan;            /* enum plan */
     uint8_t merge;           /* enum merge */
     uint8_t type;            /* reply: top-level type byte (RESP) or reply kind (memcached) */
+    uint8_t sop;             /* PLAN_SESSION: enum session_op */
+    bool in_multi;           /* queued in a transaction: its keys must be on the pinned
+                                server (one server), its reply is +QUEUED */
+    bool blocking;           /* a blocking command outside a transaction: on a pinned
+                                connection, and the pool timeout does not apply */
     bool is_error;           /* reply is an error */
     bool noreply;            /* memcached noreply: no reply goes to the client */
     bool quit;               /* close the client once this reply is sent */

@@ -45,12 +45,16 @@ struct proto_limits {
 };
 
 /* A client's state across its requests: it lives in the client, and the protocol reads
- * and changes it as it plans them (AUTH, CLIENT SETNAME, a refused MULTI). */
+ * and changes it as it plans them (AUTH, CLIENT SETNAME, MULTI, WATCH). */
 struct proto_session {
     char *name;              /* CLIENT SETNAME: a heap copy, NULL when none */
-    uint64_t id : 62;        /* CLIENT ID: unique in the process, from 1 */
+    uint64_t id : 59;        /* CLIENT ID: unique in the process, from 1 */
     uint64_t authed : 1;     /* passed AUTH, or none is required */
-    uint64_t refusing : 1;   /* Redis: a refused MULTI is open: refuse up to EXEC/DISCARD */
+    uint64_t multi : 1;      /* Redis: inside MULTI (up to EXEC or DISCARD) */
+    uint64_t multi_bad : 1;  /* a command of the open transaction was refused: EXEC
+                                answers EXECABORT, as Redis does */
+    uint64_t watching : 1;   /* WATCH issued and not yet ended by EXEC, DISCARD, UNWATCH */
+    uint64_t reserved : 1;
 };
 
 /* Release what a session holds (its name); the session is left empty. */

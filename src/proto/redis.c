@@ -2,6 +2,7 @@
  * command table, building fragments of split commands and merging their replies. */
 #include "proto/proto.h"
 #include "proto/redis_local.h"
+#include "proto/redis_session.h"
 #include "proto/resp.h"
 #include "proto/resp_cmd.h"
 
@@ -74,7 +75,7 @@ lower(char *s)
 }
 
 static int
-redis_req_plan(struct msg *m, const union parser *p, const struct proto_ctx *ctx)
+plan_request(struct msg *m, const struct proto_ctx *ctx, const struct resp_cmd **cmd)
 {
     char name[NAME_MAX_LEN + 1];
     char shown[72];
@@ -84,7 +85,6 @@ redis_req_plan(struct msg *m, const union parser *p, const struct proto_ctx *ctx
     int64_t numkeys = -1;
     const char *err = NULL;
 
-    (void)p;
     if (m->ntok == 0) {
         m->plan = PLAN_DROP;
         m->done = true;
@@ -100,12 +100,7 @@ redis_req_plan(struct msg *m, const union parser *p, const struct proto_ctx *ctx
         (c == NULL || (c->id != RESP_CMD_AUTH && c->id != RESP_CMD_HELLO &&
                        c->id != RESP_CMD_QUIT)))
         return plan_error(m, "NOAUTH Authentication required.", ctx);
-    /* after a refused MULTI nothing is forwarded until EXEC or DISCARD */
-    if (ctx->sess != NULL && ctx->sess->refusing) {
-        if (c != NULL)
-            m->cmd = c->id;
-        return redis_local_refuse(m, c, ctx);
-    }
+    *cmd = c;
     if (c == NULL) {
         redis_printable(&m->tok[0], shown, 64);
         snprintf(text, sizeof(text), "ERR unsupported command '%s'", shown);
@@ -114,8 +109,13 @@ redis_req_plan(struct msg *m, const union parser *p, const struct proto_ctx *ctx
     m->cmd = c->id;
     if (!resp_cmd_arity_ok(c, m->ntok))
         return plan_error(m, c->arity_err, ctx);
-    if (c->policy == RESP_P_LOCAL)
+    if (c->policy == RESP_P_SESSION)
+        return redis_session_plan(m, c, ctx);
+    if (c->policy == RESP_P_LOCAL) {
+        if (ctx->sess != NULL && ctx->sess->multi && c->id != RESP_CMD_QUIT)
+            return redis_session_local(m, c, ctx);
         return redis_local_plan(m, c, ctx);
+    }
 
     if (c->numkeys_at > 0 && c->numkeys_at < m->ntok) {
         if (msg_tok_int(&m->tok[c->numkeys_at], &numkeys) != KM_OK)
@@ -153,10 +153,29 @@ redis_req_plan(struct msg *m, const union parser *p, const struct proto_ctx *ctx
         m->plan = PLAN_SPLIT;
         m->merge = MERGE_SUM;
         break;
+    case RESP_P_BLOCK:
+        /* on a connection of its own, so that it blocks no other client (proxy/session.c) */
+        m->plan = first == last ? PLAN_SINGLE : PLAN_SAMESRV;
+        m->blocking = ctx->sess != NULL;
+        break;
     default:
         return plan_error(m, "ERR unsupported command", ctx);
     }
     return KM_OK;
+}
+
+static int
+redis_req_plan(struct msg *m, const union parser *p, const struct proto_ctx *ctx)
+{
+    bool in_multi = ctx->sess != NULL && ctx->sess->multi;
+    const struct resp_cmd *c = NULL;
+    int rc;
+
+    (void)p;
+    rc = plan_request(m, ctx, &c);
+    if (rc != KM_OK || !in_multi)
+        return rc;
+    return redis_session_queued(m, c, ctx);
 }
 
 static void

@@ -1,4 +1,4 @@
-/* src/proto/redis_local.c: the Redis commands keymux answers itself: PING ECHO QUIT AUTH SELECT HELLO CLIENT COMMAND INFO READONLY READWRITE, and MULTI refused with its body. */
+/* src/proto/redis_local.c: the Redis commands keymux answers itself: PING ECHO QUIT AUTH SELECT HELLO CLIENT COMMAND INFO READONLY READWRITE. */
 /*
  * None of these ever reaches a server. They are what client libraries send when they
  * connect or when asked (docs/CLIENTS.md lists who sends what): each is answered the way
@@ -6,11 +6,7 @@
  * fails nor logs at connect. HELLO 3 gets NOPROTO, on which the libraries that try RESP3
  * go on with RESP2; the proxy speaks RESP2 only, as its server connections are shared.
  *
- * Transactions are not served (a later step pins a server connection for them). So that
- * a client's MULTI never runs its body alone, a refused MULTI opens a state in the
- * client's session (refusing): every command up to EXEC or DISCARD is refused without
- * being forwarded, and EXEC answers EXECABORT as Redis does for a transaction whose
- * queueing failed.
+ * Transactions and WATCH are redis_session.c's.
  *
  * Like the rest of src/proto this is pure: no sockets, no mutable globals. The session
  * (struct proto_session) is the only state; a client name is copied only once it has been
@@ -41,11 +37,6 @@
     "the RESP protocol version at the same time"
 #define TEXT_WRONGPASS "WRONGPASS invalid username-password pair or user is disabled."
 #define TEXT_BAD_NAME "ERR Client names cannot contain spaces, newlines or special characters."
-#define TEXT_MULTI                                                                       \
-    "ERR MULTI is not supported by the proxy; the commands up to EXEC or DISCARD are refused"
-#define TEXT_REFUSED                                                                     \
-    "ERR command not executed: it follows a MULTI the proxy refused (EXEC or DISCARD ends it)"
-#define TEXT_EXECABORT "EXECABORT Transaction discarded because of previous errors."
 #define TEXT_SELECT                                                                      \
     "ERR SELECT is not allowed through the proxy: the pool's database is chosen by redis_db"
 
@@ -848,42 +839,9 @@ redis_local_plan(struct msg *m, const struct resp_cmd *c, const struct proto_ctx
         return plan_info(m, ctx);
     case RESP_CMD_READONLY:
     case RESP_CMD_READWRITE:
-    case RESP_CMD_UNWATCH:
-        /* no cluster to read replicas of; nothing is ever watched */
+        /* no cluster to read replicas of */
         return reply_status(m, "+OK\r\n", ctx);
-    case RESP_CMD_MULTI:
-        if (ctx->sess != NULL)
-            ctx->sess->refusing = true;
-        return redis_reply_error(m, TEXT_MULTI, ctx);
-    case RESP_CMD_EXEC:
-        return redis_reply_error(m, "ERR EXEC without MULTI", ctx);
-    case RESP_CMD_DISCARD:
-        return redis_reply_error(m, "ERR DISCARD without MULTI", ctx);
     default:
         return redis_reply_error(m, "ERR unsupported command", ctx);
-    }
-}
-
-int
-redis_local_refuse(struct msg *m, const struct resp_cmd *c, const struct proto_ctx *ctx)
-{
-    unsigned id = c != NULL ? c->id : RESP_CMD_COUNT;
-    bool ends = id == RESP_CMD_EXEC || id == RESP_CMD_DISCARD;
-
-    if ((ends || id == RESP_CMD_QUIT || id == RESP_CMD_MULTI) && !resp_cmd_arity_ok(c, m->ntok))
-        return redis_reply_error(m, c->arity_err, ctx);
-    if (ends)
-        ctx->sess->refusing = false;
-    switch (id) {
-    case RESP_CMD_EXEC:
-        return redis_reply_error(m, TEXT_EXECABORT, ctx);
-    case RESP_CMD_DISCARD:
-        return reply_status(m, "+OK\r\n", ctx);
-    case RESP_CMD_QUIT:
-        return redis_local_plan(m, c, ctx);
-    case RESP_CMD_MULTI:
-        return redis_reply_error(m, "ERR MULTI calls can not be nested", ctx);
-    default:
-        return redis_reply_error(m, TEXT_REFUSED, ctx);
     }
 }

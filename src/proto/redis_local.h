@@ -1,4 +1,4 @@
-/* src/proto/redis_local.h: the Redis commands keymux answers itself (handshakes, CLIENT, COMMAND, INFO, a refused MULTI). */
+/* src/proto/redis_local.h: the Redis commands keymux answers itself (handshakes, CLIENT, COMMAND, INFO). */
 #ifndef KM_REDIS_LOCAL_H
 #define KM_REDIS_LOCAL_H
 
@@ -30,18 +30,10 @@ redis_head(char *dst, char type, uint64_t n)
 /*
  * Answer a command of policy LOCAL whose word count passed its arity: m->plan becomes
  * PLAN_LOCAL (or PLAN_ERROR for an error reply), m->rsp the reply made here, m->done true.
- * Reads and changes ctx->sess (name, authentication, a refused MULTI) when there is one.
+ * Reads and changes ctx->sess (name, authentication) when there is one.
  * Nothing is ever forwarded. KM_OK, or KM_ERROR when out of memory.
  */
 int redis_local_plan(struct msg *m, const struct resp_cmd *c, const struct proto_ctx *ctx);
-
-/*
- * A refused MULTI is open (ctx->sess->refusing): answer m without forwarding it. c is its
- * table entry, NULL for a command keymux does not know. EXEC answers EXECABORT and DISCARD
- * +OK, both ending the state; QUIT still closes; everything else gets an error reply.
- * KM_OK, or KM_ERROR when out of memory.
- */
-int redis_local_refuse(struct msg *m, const struct resp_cmd *c, const struct proto_ctx *ctx);
 
 /* Make m->rsp the error reply "-<text>\r\n" (text carries its code, e.g. "ERR ..."; the
  * line is cut to 319 bytes), m->done true, m->plan PLAN_ERROR. KM_OK or KM_ERROR (no memory). */

@@ -63,7 +63,7 @@ resp_nk_rule(uint8_t id)
         return &fcall;
     case RESP_CMD_SINTERCARD:
         return &sintercard;
-    case RESP_CMD_LMPOP: case RESP_CMD_ZMPOP:
+    case RESP_CMD_LMPOP: case RESP_CMD_ZMPOP: case RESP_CMD_BLMPOP: case RESP_CMD_BZMPOP:
         return &mpop;
     case RESP_CMD_ZUNIONSTORE:
         return &zunionstore;

@@ -13,7 +13,10 @@ enum resp_policy {
     RESP_P_MGET,      /* split per server, merge array replies in key order */
     RESP_P_MSET,      /* split per server (key value pairs), reply +OK when all OK */
     RESP_P_SUM,       /* split per server, integer replies summed (DEL UNLINK EXISTS TOUCH) */
-    RESP_P_LOCAL,     /* answered by the proxy (redis_local.c): PING, HELLO, CLIENT, INFO, MULTI, ... */
+    RESP_P_LOCAL,     /* answered by the proxy (redis_local.c): PING, HELLO, CLIENT, INFO, ... */
+    RESP_P_SESSION,   /* MULTI EXEC DISCARD WATCH UNWATCH: the client's session on a pinned
+                         server connection (redis_session.c) */
+    RESP_P_BLOCK,     /* a blocking command: keys on one server, run on a pinned connection */
 };
 
 /* One id per table entry, in table order: RESP_CMD_GET, RESP_CMD_MGET, ... */
@@ -49,7 +52,7 @@ struct resp_cmd {
 
 /*
  * Find a command by name, case-insensitively. Returns NULL for a name that is unknown
- * or that keymux does not support (KEYS, SCAN, blocking commands, MULTI, ...).
+ * or that keymux does not support (KEYS, SCAN, SUBSCRIBE, ...).
  * The returned entry is static and read-only.
  */
 const struct resp_cmd *resp_cmd_lookup(const uint8_t *name, size_t len);

@@ -154,6 +154,8 @@ adopt(struct worker *w, struct snapshot *ns)
             n->rand = o->rand;
             n->nclients = o->nclients;
             o->nclients = 0;
+            session_close_idle(o, true);
+            session_adopt(w, j, n, i, conns_compatible(o->pool->cf, n->pool->cf));
             move_conns(o, n, i);
             close_idle(o);
             if (!has_conns(o)) {
@@ -162,6 +164,7 @@ adopt(struct worker *w, struct snapshot *ns)
             }
         } else if (o->nclients == 0) {
             cmap[j] = UINT32_MAX;   /* no client is left to follow it */
+            session_close_idle(o, true);
             close_idle(o);
             if (!has_conns(o)) {
                 wpool_free(o);   /* nothing to drain */
@@ -169,7 +172,9 @@ adopt(struct worker *w, struct snapshot *ns)
             }
             cmap[j] = nview;
         } else {
-            cmap[j] = nview;   /* its clients drain with it */
+            cmap[j] = nview;   /* its clients drain with it, and their pinned connections */
+            session_close_idle(o, true);
+            session_adopt(w, j, NULL, nview, false);
         }
         /* what is left of o drains, holding its generation */
         snapshot_get(os);
@@ -185,6 +190,7 @@ adopt(struct worker *w, struct snapshot *ns)
             continue;   /* drained */
         cmap[j] = nview;
         reindex_conns(o, nview);
+        session_adopt(w, j, NULL, nview, false);
         arr[nview++] = *o;
         ndrain++;
     }
@@ -259,10 +265,14 @@ worker_adopt_latest(struct worker *w)
 void
 worker_drain(struct worker *w)
 {
+    /* idle pinned connections past the cache's size */
+    for (uint32_t i = 0; i < w->nlive; i++)
+        session_close_idle(&w->pools[i], false);
     for (uint32_t i = w->nlive; i < w->npools; i++) {
         struct wpool *v = &w->pools[i];
         if (v->pool == NULL || v->nclients > 0)
             continue;
+        session_close_idle(v, true);
         close_idle(v);
         if (has_conns(v))
             continue;   /* replies still owed */

@@ -121,6 +121,12 @@ client_read(struct client *cl)
         /* stop reading; close once the replies owed have been written */
         if (cl->c.eof)
             ctr_add(&conn_wpool(&cl->c)->st->client_eof, 1);
+        if (cl->c.eof && session_blocked(cl)) {
+            /* as Redis does: a client that leaves while blocked is gone, and its
+             * connection (closed with it) unblocks the server */
+            client_close(cl, "eof while blocked");
+            return KM_ERROR;
+        }
         conn_stop_reading(&cl->c);
         cl->c.quit = true;
         worker_mark_dirty(conn_worker(&cl->c), &cl->c);
@@ -292,6 +298,7 @@ client_close(struct client *cl, const char *why)
         else
             m->client = NULL;   /* still with a server: freed when it answers */
     }
+    session_release(cl);
     conn_close_fd(&cl->c);
     proto_session_clear(&cl->sess);
     conn_wpool(&cl->c)->nclients--;

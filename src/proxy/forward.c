@@ -113,6 +113,47 @@ send_whole(struct worker *w, struct wpool *wp, struct msg *m, int idx)
     upstream_send(wp, &wp->servers[idx], m);
 }
 
+void
+forward_send_on(struct worker *w, struct wpool *wp, struct msg *m, struct upstream *u)
+{
+    if (m->nout == 0 && msg_out_borrow(m, m->raw.b, m->raw.off, m->raw.len) != KM_OK) {
+        forward_fail(w, wp, m, "out of memory");
+        return;
+    }
+    upstream_queue(u, m);
+}
+
+void
+forward_reply_error(struct client *cl, struct msg *m, const char *code, const char *reason)
+{
+    struct worker *w = conn_worker(&cl->c);
+    struct wpool *wp = conn_wpool(&cl->c);
+    struct proto_ctx ctx = client_ctx(cl);
+    struct msg *r = msg_get(&w->mc);
+
+    if (r != NULL && wp->pool->proto->error(r, code, reason, &ctx) != KM_OK) {
+        msg_put(&w->mc, r);
+        r = NULL;
+    }
+    forward_answer(cl, m, r);
+}
+
+void
+forward_answer(struct client *cl, struct msg *m, struct msg *r)
+{
+    struct worker *w = conn_worker(&cl->c);
+
+    if (r == NULL) {
+        forward_fail(w, conn_wpool(&cl->c), m, "out of memory");
+        return;
+    }
+    if (m->rsp != NULL)
+        msg_put(&w->mc, m->rsp);
+    m->rsp = r;
+    m->done = true;
+    client_reply_ready(cl, m);
+}
+
 /* Splitting scratch on the stack up to this many 32-bit words (keys + 3 per fragment + 1);
  * a larger split takes one heap block for the call. */
 #define SPLIT_STACK 512
@@ -233,11 +274,11 @@ send_all(struct worker *w, struct wpool *wp, struct msg *m)
         upstream_send(wp, &wp->servers[i], m->frags[i]);
 }
 
-/* The one server all of m's keys map to; -3 when they map to several, -1 when no server
- * is live, -2 when out of memory. */
-static int
-samesrv(struct wpool *wp, const struct msg *m)
+int
+forward_keys_server(struct wpool *wp, const struct msg *m)
 {
+    if (m->key_first == 0)
+        return -4;
     int idx = m->key_extra != 0 ? route_tok(wp, &m->tok[m->key_extra]) : -4;
 
     if (idx < 0 && idx != -4)
@@ -259,17 +300,39 @@ forward_request(struct client *cl, struct msg *m)
     struct worker *w = conn_worker(&cl->c);
     struct wpool *wp = conn_wpool(&cl->c);
     struct proto_ctx ctx = client_ctx(cl);
-    int idx;
 
     if (wp->pool->proto->req_plan(m, &cl->c.in->rd.ps, &ctx) != KM_OK) {
         forward_fail(w, wp, m, "out of memory");
         return;
     }
+    switch (m->plan) {
+    case PLAN_LOCAL:
+    case PLAN_ERROR:
+    case PLAN_DROP:
+        m->done = true;
+        client_reply_ready(cl, m);
+        return;
+    default:
+        break;
+    }
+    if (session_takes(cl, m))
+        session_forward(cl, m);
+    else
+        forward_route(cl, m);
+}
+
+void
+forward_route(struct client *cl, struct msg *m)
+{
+    struct worker *w = conn_worker(&cl->c);
+    struct wpool *wp = conn_wpool(&cl->c);
+    int idx;
 
     switch (m->plan) {
     case PLAN_LOCAL:
     case PLAN_ERROR:
     case PLAN_DROP:
+    case PLAN_SESSION:
         m->done = true;
         client_reply_ready(cl, m);
         return;
@@ -284,19 +347,9 @@ forward_request(struct client *cl, struct msg *m)
         return;
 
     case PLAN_SAMESRV:
-        idx = samesrv(wp, m);
+        idx = forward_keys_server(wp, m);
         if (idx == -3) {
-            struct msg *r = msg_get(&w->mc);
-            if (r == NULL || wp->pool->proto->error(r, "CROSSSLOT",
-                    "Keys in request don't hash to the same server", &ctx) != KM_OK) {
-                if (r != NULL)
-                    msg_put(&w->mc, r);
-                forward_fail(w, wp, m, "out of memory");
-                return;
-            }
-            m->rsp = r;
-            m->done = true;
-            client_reply_ready(cl, m);
+            forward_reply_error(cl, m, "CROSSSLOT", FORWARD_CROSSSLOT);
             return;
         }
         if (idx < 0) {

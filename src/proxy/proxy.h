@@ -82,6 +82,8 @@ struct client {
     struct conn c;
     struct proto_session sess; /* AUTH, CLIENT SETNAME, ...: what the protocol keeps */
     struct msg *head, *tail;   /* reply FIFO */
+    struct pinned *pin;        /* Redis: its transaction, WATCH or blocking command
+                                  (proxy/session.c); NULL for all other clients */
     uint64_t queued;           /* reply bytes complete and not yet written */
     struct client *prev, *next;   /* the worker's list of clients */
     /* followed by the storage of c.ev (event_get_struct_event_size() bytes) */
@@ -97,6 +99,11 @@ struct upstream {
     uint32_t ninflight;
     uint32_t nghosts;          /* timed-out requests still in the FIFO */
     bool connecting;           /* non-blocking connect under way */
+    bool pinned;               /* held for one client at a time (proxy/session.c), not one
+                                  of ws->conns */
+    bool cached;               /* pinned and idle, in ws->idle */
+    struct client *owner;      /* pinned: the client it serves now, NULL when idle */
+    struct upstream *inext;    /* ws->idle link */
     struct event *tev;         /* timeout of the oldest request in flight (or of the connect) */
     uint64_t tev_deadline;     /* monotonic ms it is armed for, 0 when not armed */
 };
@@ -107,6 +114,8 @@ struct wserver {
     struct server *srv;        /* the shared server: address, name, health */
     struct upstream **conns;   /* up to server_connections live connections */
     uint32_t next;             /* round-robin cursor over conns */
+    struct upstream *idle;     /* pinned connections left clean, for the next client */
+    uint32_t nidle;
     struct server_stats *st;   /* this worker's counters of the server (in its state) */
 };
 
@@ -125,6 +134,19 @@ struct wpool {
                                   keeps connections a reload did not hand over): the
                                   generation its pool belongs to, a reference; NULL for a
                                   view of the current generation */
+};
+
+/* A client's pinned server connection and what it still has to send on it. */
+struct pinned {
+    struct upstream *u;        /* NULL until a server is fixed, or after it was lost */
+    struct msg *held, *held_tail;   /* keyless commands queued in a transaction before
+                                       its server was known (copies; linked by snext) */
+    uint32_t nheld;
+    uint64_t held_bytes;
+    bool multi_sent;           /* the transaction's MULTI has gone on u */
+    bool watch_lost;           /* u was lost while watching: EXEC answers nil */
+    bool multi_lost;           /* u was lost inside the transaction: what is queued after
+                                  gets an error, EXEC answers EXECABORT */
 };
 
 struct proxy;
@@ -378,9 +400,55 @@ void upstream_close_all(struct worker *w);
 bool upstream_busy(const struct upstream *u);
 /* Close u, which is not busy. */
 void upstream_close(struct upstream *u);
+/* Queue m on connection u itself. */
+void upstream_queue(struct upstream *u, struct msg *m);
+/* A pinned connection to server ws of view wp (connecting), NULL with errno. */
+struct upstream *upstream_open_pinned(struct wpool *wp, struct wserver *ws);
+/* Close u now, busy or not: what it still owes is answered with an error. Not a failure
+ * of its server. */
+void upstream_abandon(struct upstream *u, const char *reason);
+
+/* session.c: Redis transactions, WATCH and blocking commands on pinned connections */
+/* Whether m (planned) belongs to cl's session rather than to the shared connections. */
+static inline bool
+session_takes(const struct client *cl, const struct msg *m)
+{
+    return cl->pin != NULL || m->plan == PLAN_SESSION || m->in_multi || m->blocking;
+}
+/* Serve m on cl's pinned connection, taking one where needed (or answer it here). */
+void session_forward(struct client *cl, struct msg *m);
+/* Whether a blocking command of cl is with its server now. */
+bool session_blocked(const struct client *cl);
+/* cl is closing: its pinned connection goes back clean to the idle cache, or closes. */
+void session_release(struct client *cl);
+/* A reply came on pinned connection u: hand u back once its client's session is over. */
+void session_after_reply(struct upstream *u);
+/* u, pinned to a client, failed or closes: the client's session forgets it (an open
+ * transaction will abort, a WATCH makes EXEC answer nil). */
+void session_conn_lost(struct upstream *u);
+/* Close the idle pinned connections of wp (all of them, or those past the cache size). */
+void session_close_idle(struct wpool *wp, bool all);
+/* A reload: the pinned connections of the clients of old view o (index oidx) follow
+ * them to view n (index nidx) of the new generation where they can serve it (same
+ * server, same AUTH and SELECT: compatible), and are lost otherwise; n NULL: the pool
+ * was removed and its clients drain in view nidx. */
+void session_adopt(struct worker *w, uint32_t oidx, struct wpool *n, uint32_t nidx,
+                   bool compatible);
 
 /* forward.c */
+#define FORWARD_CROSSSLOT "Keys in request don't hash to the same server"
 void forward_request(struct client *cl, struct msg *m);
+/* A planned request that leaves the proxy, routed as its plan says (shared connections). */
+void forward_route(struct client *cl, struct msg *m);
+/* The one server all of m's keys map to; -3 when several, -1 when none is live, -2 out of
+ * memory, -4 when m has no key. */
+int forward_keys_server(struct wpool *wp, const struct msg *m);
+/* Send m (whole, as the client wrote it) on connection u. */
+void forward_send_on(struct worker *w, struct wpool *wp, struct msg *m, struct upstream *u);
+/* Answer m with reply r made here (NULL: out of memory, answered so). */
+void forward_answer(struct client *cl, struct msg *m, struct msg *r);
+/* Answer m with "-<code> <reason>" (code NULL: ERR) made here. */
+void forward_reply_error(struct client *cl, struct msg *m, const char *code, const char *reason);
 /* m (a request or fragment) got its reply (or an error reply): finish it. */
 void forward_complete(struct worker *w, struct msg *m);
 /* Answer m with an error reply made here ("Connection refused") and finish it. */

@@ -101,6 +101,8 @@ timer_update(struct upstream *u)
         deadline = u->tev_deadline != 0 ? u->tev_deadline : km_now_ms() + (uint64_t)tmo;
     } else {
         for (struct msg *m = u->if_head; m != NULL; m = m->snext) {
+            if (m->blocking)
+                break;   /* it has its own timeout; what follows waits behind it */
             if (!m->ghost) {
                 deadline = m->sent_ms + (uint64_t)tmo;
                 break;
@@ -138,12 +140,20 @@ on_timer(int fd, short what, void *arg)
         return;
     }
 
-    /* every request in flight past its deadline times out alone */
+    /* every request in flight past its deadline times out alone; on a pinned connection
+     * the client's session cannot go on past a reply it never got: the connection goes */
     uint64_t tmo = (uint64_t)p->cf->timeout;
     for (struct msg **pp = &u->if_head; *pp != NULL; pp = &(*pp)->snext) {
         struct msg *m = *pp;
+        if (m->blocking)
+            break;
         if (m->ghost)
             continue;
+        if (u->pinned && m->sent_ms + tmo <= now) {
+            ctr_add(&u->ws->st->server_timedout, 1);
+            upstream_fail(u, "Connection timed out");
+            return;
+        }
         if (m->sent_ms + tmo > now)
             break;
         struct msg *g = u->nghosts < MAX_GHOSTS ? msg_get(&w->mc) : NULL;
@@ -220,6 +230,8 @@ on_reply(void *arg, struct msg *rsp)
     req->done = true;
     timer_update(u);
     forward_complete(conn_worker(c), req);
+    if (u->pinned)
+        session_after_reply(u);
     return conn_go_on(c);
 }
 
@@ -324,7 +336,10 @@ upstream_open(struct wpool *wp, struct wserver *ws, uint32_t slot)
         return NULL;
     }
     conn_want_write(&u->c, true);
-    ws->conns[slot] = u;
+    if (slot < p->cf->server_connections)
+        ws->conns[slot] = u;
+    else
+        u->pinned = true;
     ctr_add(&ws->st->connections, 1);
     ctr_add(&w->curr_connections, 1);
     ctr_add(&w->total_connections, 1);
@@ -332,6 +347,12 @@ upstream_open(struct wpool *wp, struct wserver *ws, uint32_t slot)
         sq_push(u, init[i]);
     timer_update(u);
     return u;
+}
+
+struct upstream *
+upstream_open_pinned(struct wpool *wp, struct wserver *ws)
+{
+    return upstream_open(wp, ws, UINT32_MAX);
 }
 
 void
@@ -371,11 +392,19 @@ upstream_send(struct wpool *wp, struct wserver *ws, struct msg *m)
             return;
         }
     }
-    m->server = (int32_t)s->idx;
+    upstream_queue(u, m);
+}
+
+void
+upstream_queue(struct upstream *u, struct msg *m)
+{
+    struct wserver *ws = u->ws;
+
+    m->server = (int32_t)ws->srv->idx;
     ctr_add(&ws->st->requests, 1);
     ctr_add(&ws->st->request_bytes, m->outlen);
     sq_push(u, m);
-    worker_mark_dirty(w, &u->c);
+    worker_mark_dirty(conn_worker(&u->c), &u->c);
 }
 
 int
@@ -453,7 +482,21 @@ upstream_detach(struct upstream *u)
 
     u->c.closing = true;
     worker_unmark_dirty(w, &u->c);
-    if (ws->conns[u->slot] == u) {
+    if (u->pinned) {
+        if (u->owner != NULL)
+            session_conn_lost(u);
+        if (u->cached) {
+            for (struct upstream **pp = &ws->idle; *pp != NULL; pp = &(*pp)->inext) {
+                if (*pp == u) {
+                    *pp = u->inext;
+                    ws->nidle--;
+                    break;
+                }
+            }
+            u->cached = false;
+        }
+        ctr_sub(&ws->st->connections, 1);
+    } else if (ws->conns[u->slot] == u) {
         ws->conns[u->slot] = NULL;
         ctr_sub(&ws->st->connections, 1);
     }
@@ -464,25 +507,12 @@ upstream_detach(struct upstream *u)
     conn_close_fd(&u->c);
 }
 
-/* Fail every request on the connection, close it, and count a failure of its server. */
+/* Answer everything u still owes with reason, and free it (detached). */
 static void
-upstream_fail(struct upstream *u, const char *reason)
+fail_all(struct upstream *u, const char *reason)
 {
     struct worker *w = conn_worker(&u->c);
     struct wpool *wp = conn_wpool(&u->c);
-    struct pool *p = wp->pool;
-    struct server *s = u->srv;
-
-    /* the first failure in a row is news; the ones after it while the server stays
-     * down would flood the log at one line per attempt */
-    if (atomic_load_explicit(&s->h->failures, memory_order_relaxed) == 0)
-        log_warn("pool %s: server %s connection failed: %s (%u in flight)", p->cf->name,
-                 s->ident, reason, u->ninflight);
-    else
-        log_info("pool %s: server %s connection failed again: %s (%u in flight)", p->cf->name,
-                 s->ident, reason, u->ninflight);
-    upstream_detach(u);
-    pool_server_failed(p, s, km_now_ms());
 
     while (u->if_head != NULL) {
         struct msg *m = if_pop(u);
@@ -499,6 +529,35 @@ upstream_fail(struct upstream *u, const char *reason)
             forward_fail(w, wp, m, reason);
     }
     free(u);
+}
+
+/* Fail every request on the connection, close it, and count a failure of its server. */
+static void
+upstream_fail(struct upstream *u, const char *reason)
+{
+    struct pool *p = conn_pool(&u->c);
+    struct server *s = u->srv;
+
+    /* the first failure in a row is news; the ones after it while the server stays
+     * down would flood the log at one line per attempt */
+    if (atomic_load_explicit(&s->h->failures, memory_order_relaxed) == 0)
+        log_warn("pool %s: server %s connection failed: %s (%u in flight)", p->cf->name,
+                 s->ident, reason, u->ninflight);
+    else
+        log_info("pool %s: server %s connection failed again: %s (%u in flight)", p->cf->name,
+                 s->ident, reason, u->ninflight);
+    upstream_detach(u);
+    pool_server_failed(p, s, km_now_ms());
+    fail_all(u, reason);
+}
+
+void
+upstream_abandon(struct upstream *u, const char *reason)
+{
+    log_info("pool %s: closing the pinned connection to server %s: %s",
+             conn_pool(&u->c)->cf->name, u->srv->ident, reason);
+    upstream_detach(u);
+    fail_all(u, reason);
 }
 
 bool
@@ -525,6 +584,8 @@ upstream_close_all(struct worker *w)
         struct wpool *wp = &w->pools[i];
         if (wp->pool == NULL)
             continue;   /* a drained view */
+        if (wp->servers != NULL)
+            session_close_idle(wp, true);
         for (uint32_t j = 0; wp->servers != NULL && j < wp->pool->nservers; j++) {
             struct wserver *ws = &wp->servers[j];
             for (uint32_t k = 0; k < wp->pool->cf->server_connections; k++) {

@@ -13,8 +13,6 @@ UNSUPPORTED = [
     ("CONFIG", "GET", "x"),
     ("FLUSHALL",),
     ("RANDOMKEY",),
-    ("WATCH", "k"),
-    ("BLPOP", "somelist", "0"),
     ("SUBSCRIBE", "chan"),
     ("SCRIPT", "FLUSH"),
     ("MOVE", "k", "1"),

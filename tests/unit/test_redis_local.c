@@ -107,10 +107,19 @@ on_request(void *arg, struct msg *m)
             assert_true(s->nout + sp->len < sizeof(s->out));
             s->nout += span_copy(sp, 0, s->out + s->nout, (size_t)sp->len);
         }
+    } else if (m->plan == PLAN_SESSION) {
+        /* "<s:N>" (enum session_op), then the reply made here, if any (EXECABORT) */
+        s->nout += (size_t)snprintf(s->out + s->nout, sizeof(s->out) - s->nout, "<s:%u>",
+                                    (unsigned)m->sop);
+        for (uint32_t i = 0; m->rsp != NULL && i < m->rsp->nout; i++) {
+            const struct span *sp = &m->rsp->out[i];
+            assert_true(s->nout + sp->len < sizeof(s->out));
+            s->nout += span_copy(sp, 0, s->out + s->nout, (size_t)sp->len);
+        }
     } else {
         assert_null(m->rsp);
-        memcpy(s->out + s->nout, "<fwd>", 5);
-        s->nout += 5;
+        memcpy(s->out + s->nout, m->in_multi ? "<queued>" : "<fwd>", m->in_multi ? 8 : 5);
+        s->nout += m->in_multi ? 8 : 5;
     }
     msg_put(&s->mc, m);
     return KM_OK;
@@ -323,51 +332,70 @@ test_select_readonly(void **state)
                         "chosen by redis_db\r\n");
     assert_string_equal(call(s, "READONLY", NULL), "+OK\r\n");
     assert_string_equal(call(s, "READWRITE", NULL), "+OK\r\n");
-    assert_string_equal(call(s, "UNWATCH", NULL), "+OK\r\n");
     assert_string_equal(call(s, "READONLY", "x", NULL),
                         "-ERR wrong number of arguments for 'readonly' command\r\n");
 }
 
-#define MULTI_ERR "-ERR MULTI is not supported by the proxy; the commands up to EXEC or DISCARD are refused\r\n"
-#define REFUSED "-ERR command not executed: it follows a MULTI the proxy refused (EXEC or DISCARD ends it)\r\n"
 #define EXECABORT "-EXECABORT Transaction discarded because of previous errors.\r\n"
+#define S(op) "<s:" #op ">"
 
+/* The session's state machine (redis_session.c): what is refused and with which text,
+ * what marks the transaction, what is queued; where the requests go is the proxy's. */
 static void
-test_multi_refused(void **state)
+test_transaction_plans(void **state)
 {
     struct sess *s = *state;
 
+    assert_int_equal(SOP_MULTI, 1);
+    assert_int_equal(SOP_EXEC, 2);
+    assert_int_equal(SOP_EXECABORT, 3);
+    assert_int_equal(SOP_DISCARD, 4);
+    assert_int_equal(SOP_WATCH, 5);
+    assert_int_equal(SOP_UNWATCH, 6);
+    assert_int_equal(SOP_KEYLESS, 7);
     assert_string_equal(call(s, "EXEC", NULL), "-ERR EXEC without MULTI\r\n");
     assert_string_equal(call(s, "DISCARD", NULL), "-ERR DISCARD without MULTI\r\n");
-    assert_string_equal(call(s, "MULTI", NULL), MULTI_ERR);
-    assert_true(s->ps.refusing);
-    s->nplans = 0;
-    /* nothing is forwarded: single-key, split, local, unknown and bad words alike */
-    assert_string_equal(call(s, "SET", "k", "1", NULL), REFUSED);
-    assert_string_equal(call(s, "INCR", "k", NULL), REFUSED);
-    assert_string_equal(call(s, "MSET", "a", "1", "b", "2", NULL), REFUSED);
-    assert_string_equal(call(s, "PING", NULL), REFUSED);
-    assert_string_equal(call(s, "NOSUCH", NULL), REFUSED);
-    assert_string_equal(call(s, "GET", NULL), REFUSED);
-    assert_string_equal(call(s, "WATCH", "k", NULL), REFUSED);
+    assert_string_equal(call(s, "UNWATCH", NULL), S(6));
+    assert_string_equal(call(s, "WATCH", "a", "b", NULL), S(5));
+    assert_true(s->ps.watching);
+    assert_string_equal(call(s, "MULTI", NULL), S(1));
+    assert_true(s->ps.multi);
+    assert_false(s->ps.multi_bad);
+    /* queued: keyed commands (a split one too), PING, ECHO, UNWATCH */
+    assert_string_equal(call(s, "SET", "k", "1", NULL), "<queued>");
+    assert_string_equal(call(s, "MGET", "a", "b", NULL), "<queued>");
+    assert_string_equal(call(s, "PING", NULL), S(7));
+    assert_string_equal(call(s, "ECHO", "x", NULL), S(7));
+    assert_string_equal(call(s, "UNWATCH", NULL), S(7));
+    /* refused without marking the transaction, as Redis does */
     assert_string_equal(call(s, "MULTI", NULL), "-ERR MULTI calls can not be nested\r\n");
-    assert_string_equal(call(s, "EXEC", "x", NULL), "-ERR wrong number of arguments for 'exec' command\r\n");
-    for (uint32_t i = 0; i < s->nplans; i++)
-        assert_int_equal(s->plans[i], PLAN_ERROR);
-    assert_true(s->ps.refusing);
-    assert_string_equal(call(s, "EXEC", NULL), EXECABORT);
-    assert_false(s->ps.refusing);
+    assert_string_equal(call(s, "WATCH", "k", NULL), "-ERR WATCH inside MULTI is not allowed\r\n");
+    assert_false(s->ps.multi_bad);
+    assert_string_equal(call(s, "EXEC", NULL), S(2));
+    assert_false(s->ps.multi);
+    assert_false(s->ps.watching);
     assert_string_equal(call(s, "GET", "k", NULL), "<fwd>");
-    assert_string_equal(call(s, "EXEC", NULL), "-ERR EXEC without MULTI\r\n");
 
-    assert_string_equal(call(s, "MULTI", NULL), MULTI_ERR);
-    assert_string_equal(call(s, "DEL", "a", "b", NULL), REFUSED);
-    assert_string_equal(call(s, "discard", NULL), "+OK\r\n");
-    assert_false(s->ps.refusing);
-    assert_string_equal(call(s, "DEL", "a", "b", NULL), "<fwd>");
+    /* what marks it: an unknown command, a wrong word count, a local command */
+    const char *bad[][4] = { { "NOSUCH", NULL }, { "GET", NULL }, { "CLIENT", "ID", NULL },
+                             { "EXEC", "x", NULL } };
+    for (size_t i = 0; i < KM_ARRAY_LEN(bad); i++) {
+        assert_string_equal(call(s, "MULTI", NULL), S(1));
+        const char *r = call(s, bad[i][0], bad[i][1], bad[i][2], NULL);
+        assert_true(r[0] == '-');
+        assert_true(s->ps.multi_bad);
+        assert_string_equal(call(s, "SET", "k", "1", NULL), "<queued>");
+        assert_string_equal(call(s, "EXEC", NULL), S(3) EXECABORT);
+        assert_false(s->ps.multi);
+        assert_false(s->ps.multi_bad);
+    }
+    assert_string_equal(call(s, "MULTI", NULL), S(1));
+    assert_string_equal(call(s, "discard", NULL), S(4));
+    assert_false(s->ps.multi);
 
-    /* QUIT still closes inside */
+    /* QUIT still closes inside; a blocking command is not blocking inside */
     call(s, "MULTI", NULL);
+    assert_string_equal(call(s, "BLPOP", "q", "0", NULL), "<queued>");
     s->nplans = 0;
     assert_string_equal(call(s, "QUIT", NULL), "+OK\r\n");
     assert_int_equal(s->plans[0], PLAN_LOCAL);
@@ -543,7 +571,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_hello_auth, sess_setup, sess_teardown),
         cmocka_unit_test_setup_teardown(test_client, sess_setup, sess_teardown),
         cmocka_unit_test_setup_teardown(test_select_readonly, sess_setup, sess_teardown),
-        cmocka_unit_test_setup_teardown(test_multi_refused, sess_setup, sess_teardown),
+        cmocka_unit_test_setup_teardown(test_transaction_plans, sess_setup, sess_teardown),
         cmocka_unit_test_setup_teardown(test_command, sess_setup, sess_teardown),
         cmocka_unit_test_setup_teardown(test_info, sess_setup, sess_teardown),
         cmocka_unit_test_setup_teardown(test_read_sizes, sess_setup, sess_teardown),

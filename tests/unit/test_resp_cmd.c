@@ -50,7 +50,7 @@ test_table_consistent(void **state)
         assert_ptr_equal(lookup(c->name), c);
         assert_ptr_equal(lookup(lower), c);
         assert_true(c->arity != 0);
-        assert_true(c->policy <= RESP_P_LOCAL);
+        assert_true(c->policy <= RESP_P_BLOCK);
         /* every entry at its smallest word count has a key range inside the request */
         if (c->numkeys_at == 0) {
             uint64_t n = (uint64_t)(c->arity > 0 ? c->arity : -c->arity);
@@ -61,13 +61,14 @@ test_table_consistent(void **state)
                 n++;            /* key value pair commands need whole pairs */
             assert_true(resp_cmd_arity_ok(c, n));
             assert_int_equal(resp_cmd_keys(c, n, 0, &first, &last, &step, &err), KM_OK);
-            if (c->policy == RESP_P_LOCAL) {
+            if (c->policy == RESP_P_LOCAL || c->first_key == 0) {
+                assert_true(c->policy == RESP_P_LOCAL || c->policy == RESP_P_SESSION);
                 assert_int_equal(first, 0);
             } else {
                 assert_true(first >= 1 && first <= last && last < n && step >= 1);
             }
         } else {
-            assert_int_equal(c->policy, RESP_P_SAMESRV);
+            assert_true(c->policy == RESP_P_SAMESRV || c->policy == RESP_P_BLOCK);
             assert_true(c->numkeys_at == 1 || c->numkeys_at == 2);
         }
     }
@@ -101,11 +102,10 @@ test_lookup_unknown(void **state)
 {
     static const char *const names[] = {
         "KEYS", "SCAN", "MIGRATE", "MOVE", "OBJECT", "RANDOMKEY",
-        "BLPOP", "BRPOP", "BRPOPLPUSH", "BLMOVE", "BLMPOP", "BZPOPMIN", "BZPOPMAX", "BZMPOP",
         "XREAD", "XREADGROUP", "WAIT",
         "SUBSCRIBE", "UNSUBSCRIBE", "PSUBSCRIBE", "PUNSUBSCRIBE", "PUBLISH", "PUBSUB",
         "SSUBSCRIBE", "SPUBLISH",
-        "WATCH", "SCRIPT", "FUNCTION",
+        "SCRIPT", "FUNCTION",
         "CONFIG", "DBSIZE", "FLUSHALL", "FLUSHDB",
         "SHUTDOWN", "DEBUG", "MONITOR", "SLAVEOF", "REPLICAOF", "SAVE", "BGSAVE", "SWAPDB",
         "RESET", "MEMORY", "LATENCY", "SLOWLOG", "ACL", "CLUSTER", "PFDEBUG",
@@ -140,8 +140,11 @@ test_lookup_required(void **state)
         { "AUTH", RESP_P_LOCAL }, { "SELECT", RESP_P_LOCAL },
         { "HELLO", RESP_P_LOCAL }, { "CLIENT", RESP_P_LOCAL }, { "COMMAND", RESP_P_LOCAL },
         { "INFO", RESP_P_LOCAL }, { "READONLY", RESP_P_LOCAL }, { "READWRITE", RESP_P_LOCAL },
-        { "MULTI", RESP_P_LOCAL }, { "EXEC", RESP_P_LOCAL }, { "DISCARD", RESP_P_LOCAL },
-        { "UNWATCH", RESP_P_LOCAL },
+        { "MULTI", RESP_P_SESSION }, { "EXEC", RESP_P_SESSION }, { "DISCARD", RESP_P_SESSION },
+        { "UNWATCH", RESP_P_SESSION }, { "WATCH", RESP_P_SESSION },
+        { "BLPOP", RESP_P_BLOCK }, { "BRPOP", RESP_P_BLOCK }, { "BRPOPLPUSH", RESP_P_BLOCK },
+        { "BLMOVE", RESP_P_BLOCK }, { "BLMPOP", RESP_P_BLOCK }, { "BZPOPMIN", RESP_P_BLOCK },
+        { "BZPOPMAX", RESP_P_BLOCK }, { "BZMPOP", RESP_P_BLOCK },
         { "MGET", RESP_P_MGET }, { "MSET", RESP_P_MSET },
         { "DEL", RESP_P_SUM }, { "UNLINK", RESP_P_SUM }, { "EXISTS", RESP_P_SUM },
         { "TOUCH", RESP_P_SUM },
