@@ -247,7 +247,7 @@ def main():
                     name, c.first_key, c.last_key, c.step, first, last, step))
 
             # keys of a sample request, against COMMAND GETKEYS
-            if c.policy == 5:   # RESP_P_LOCAL
+            if c.policy >= 5:   # RESP_P_LOCAL, RESP_P_KEYSPACE: no keys
                 continue
             words = sample(name, c, "2")
             nk = parse_numkeys(words[c.numkeys_at]) if c.numkeys_at else 0

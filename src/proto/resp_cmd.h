@@ -14,6 +14,10 @@ enum resp_policy {
     RESP_P_MSET,      /* split per server (key value pairs), reply +OK when all OK */
     RESP_P_SUM,       /* split per server, integer replies summed (DEL UNLINK EXISTS TOUCH) */
     RESP_P_LOCAL,     /* answered by the proxy (redis_local.c): PING, HELLO, CLIENT, INFO, MULTI, ... */
+    RESP_P_KEYSPACE,  /* no key, about the whole keyspace (redis_keyspace.c): SCAN walks the
+                         servers one by one, DBSIZE and FLUSHALL/FLUSHDB go to every server,
+                         KEYS is refused. Keep it after LOCAL: policies from LOCAL on have no
+                         keys (tests/check_resp_cmd.py relies on it) */
 };
 
 /* One id per table entry, in table order: RESP_CMD_GET, RESP_CMD_MGET, ... */
@@ -49,7 +53,7 @@ struct resp_cmd {
 
 /*
  * Find a command by name, case-insensitively. Returns NULL for a name that is unknown
- * or that keymux does not support (KEYS, SCAN, blocking commands, MULTI, ...).
+ * or that keymux does not support (blocking commands, MIGRATE, ...).
  * The returned entry is static and read-only.
  */
 const struct resp_cmd *resp_cmd_lookup(const uint8_t *name, size_t len);

@@ -50,7 +50,7 @@ test_table_consistent(void **state)
         assert_ptr_equal(lookup(c->name), c);
         assert_ptr_equal(lookup(lower), c);
         assert_true(c->arity != 0);
-        assert_true(c->policy <= RESP_P_LOCAL);
+        assert_true(c->policy <= RESP_P_KEYSPACE);
         /* every entry at its smallest word count has a key range inside the request */
         if (c->numkeys_at == 0) {
             uint64_t n = (uint64_t)(c->arity > 0 ? c->arity : -c->arity);
@@ -61,7 +61,7 @@ test_table_consistent(void **state)
                 n++;            /* key value pair commands need whole pairs */
             assert_true(resp_cmd_arity_ok(c, n));
             assert_int_equal(resp_cmd_keys(c, n, 0, &first, &last, &step, &err), KM_OK);
-            if (c->policy == RESP_P_LOCAL) {
+            if (c->policy >= RESP_P_LOCAL) {
                 assert_int_equal(first, 0);
             } else {
                 assert_true(first >= 1 && first <= last && last < n && step >= 1);
@@ -100,13 +100,13 @@ static void
 test_lookup_unknown(void **state)
 {
     static const char *const names[] = {
-        "KEYS", "SCAN", "MIGRATE", "MOVE", "OBJECT", "RANDOMKEY",
+        "MIGRATE", "MOVE", "OBJECT", "RANDOMKEY",
         "BLPOP", "BRPOP", "BRPOPLPUSH", "BLMOVE", "BLMPOP", "BZPOPMIN", "BZPOPMAX", "BZMPOP",
         "XREAD", "XREADGROUP", "WAIT",
         "SUBSCRIBE", "UNSUBSCRIBE", "PSUBSCRIBE", "PUNSUBSCRIBE", "PUBLISH", "PUBSUB",
         "SSUBSCRIBE", "SPUBLISH",
         "WATCH", "SCRIPT", "FUNCTION",
-        "CONFIG", "DBSIZE", "FLUSHALL", "FLUSHDB",
+        "CONFIG",
         "SHUTDOWN", "DEBUG", "MONITOR", "SLAVEOF", "REPLICAOF", "SAVE", "BGSAVE", "SWAPDB",
         "RESET", "MEMORY", "LATENCY", "SLOWLOG", "ACL", "CLUSTER", "PFDEBUG",
         "PFSELFTEST", "LASTSAVE", "TIME", "ROLE", "SYNC", "PSYNC", "FAILOVER",
@@ -142,6 +142,8 @@ test_lookup_required(void **state)
         { "INFO", RESP_P_LOCAL }, { "READONLY", RESP_P_LOCAL }, { "READWRITE", RESP_P_LOCAL },
         { "MULTI", RESP_P_LOCAL }, { "EXEC", RESP_P_LOCAL }, { "DISCARD", RESP_P_LOCAL },
         { "UNWATCH", RESP_P_LOCAL },
+        { "SCAN", RESP_P_KEYSPACE }, { "DBSIZE", RESP_P_KEYSPACE }, { "KEYS", RESP_P_KEYSPACE },
+        { "FLUSHALL", RESP_P_KEYSPACE }, { "FLUSHDB", RESP_P_KEYSPACE },
         { "MGET", RESP_P_MGET }, { "MSET", RESP_P_MSET },
         { "DEL", RESP_P_SUM }, { "UNLINK", RESP_P_SUM }, { "EXISTS", RESP_P_SUM },
         { "TOUCH", RESP_P_SUM },
