@@ -6,6 +6,7 @@
 #include "proto/msg.h"
 #include "proto/proto.h"
 #include "proto/reader.h"
+#include "proto/redis_keyspace.h"
 #include "proto/resp.h"
 
 #include <sys/uio.h>
@@ -147,6 +148,7 @@ synth_value(struct world *w, struct bytes *b, const uint8_t *k, size_t kl)
 
 static void on_request(struct world *w, struct msg *m, uint64_t start);
 static void on_reply(void *arg, struct msg *req, struct msg *rsp);
+static void scan_index(struct world *w, struct msg *m);
 
 /* The reader's callbacks, as the core's connections have them (src/proxy/conn.c). */
 static int
@@ -491,10 +493,86 @@ on_request(struct world *w, struct msg *m, uint64_t start)
             serve_whole(w, m, start);
         }
         break;
+    case PLAN_ALL:
+        /* DBSIZE, FLUSHALL/FLUSHDB with allow_flush: the client's bytes to every server */
+        FZ_CHECK(m->rsp == NULL && (m->merge == MERGE_SUM || m->merge == MERGE_OK),
+                 "PLAN_ALL with merge %u", m->merge);
+        break;
+    case PLAN_INDEX:
+        FZ_CHECK(m->rsp == NULL, "forwarded request already answered");
+        scan_index(w, m);
+        break;
     default:
         FZ_CHECK(false, "plan %u", m->plan);
     }
     msg_put(&w->mc, m);
+}
+
+/* PLAN_INDEX (SCAN): one fragment for server m->server as forward.c makes it; it must be
+ * one request of the client's word count. The server answers with a cursor (sometimes
+ * one too large for the proxy's cursor), an error, or a reply of another shape; the
+ * client's reply must be one RESP value, with the cursor redis_scan_next gives. */
+static void
+scan_index(struct world *w, struct msg *m)
+{
+    struct resp_req_parser rq;
+    struct resp_arg a;
+    struct bytes rsp = { 0 };
+    uint64_t nargs = 0, scur, want = 0;
+    size_t off = 0, used;
+    int ev;
+
+    FZ_CHECK(m->merge == MERGE_SCAN && m->server >= 0 && (uint32_t)m->server < w->nsrv,
+             "SCAN to server %d of %u", m->server, w->nsrv);
+    FZ_CHECK(msg_split_init(m, 1, 0) == KM_OK, "split init");
+    m->frags[0] = msg_get(&w->mc);
+    FZ_CHECK(m->frags[0] != NULL, "msg_get");
+    m->nfrag = 1;
+    m->frags[0]->parent = m;
+    FZ_CHECK(w->pr->frag(m->frags[0], m, NULL, 0, &w->ctx) == KM_OK, "frag failed");
+    msg_drop_input(m);
+    write_out(w, m->frags[0]);
+    resp_req_init(&rq);
+    while ((ev = resp_req_feed(&rq, w->wire.p + off, w->wire.n - off, &used, &a)) == RESP_EV_ARG) {
+        off += used;
+        nargs++;
+    }
+    off += used;
+    FZ_CHECK(ev == RESP_EV_DONE && off == w->wire.n && nargs == m->ntok,
+             "SCAN fragment is not one request of %u words", m->ntok);
+
+    switch (fz_below(&w->rng, 4)) {
+    case 0:
+        bytes_fmt(&rsp, "-ERR down\r\n");
+        break;
+    case 1:
+        bytes_fmt(&rsp, ":1\r\n");
+        break;
+    default:
+        scur = fz_below(&w->rng, 3) == 0 ? 0 : fz_rand(&w->rng) >> fz_below(&w->rng, 64);
+        bytes_fmt(&rsp, "*2\r\n$%d\r\n%llu\r\n*1\r\n$1\r\na\r\n",
+                  snprintf(NULL, 0, "%llu", (unsigned long long)scur), (unsigned long long)scur);
+        if (!redis_scan_next((uint32_t)m->server, w->ctx.nservers, scur, &want))
+            want = UINT64_MAX;   /* an error reply is owed */
+        break;
+    }
+    serve(w, m->frags, 1, rsp.p, rsp.n);
+    FZ_CHECK(m->rsp != NULL, "SCAN not answered");
+    write_out(w, m->rsp);
+    char type;
+    int64_t ival;
+    uint64_t nelem;
+    check_reply(w->wire.p, w->wire.n, &type, &ival, &nelem);
+    if (rsp.p[0] == '*' && want != UINT64_MAX) {
+        char head[64];
+        int hl = snprintf(head, sizeof(head), "*2\r\n$%d\r\n%llu\r\n",
+                          snprintf(NULL, 0, "%llu", (unsigned long long)want), (unsigned long long)want);
+        FZ_CHECK(w->wire.n == (size_t)hl + 11 && memcmp(w->wire.p, head, (size_t)hl) == 0,
+                 "SCAN reply with the wrong cursor");
+    } else {
+        FZ_CHECK(type == '-', "SCAN reply '%c' where an error is owed", type);
+    }
+    free(rsp.p);
 }
 
 /* The reply to req came (fuzz_msg.h's server side): as upstream.c on_reply does. */
@@ -554,6 +632,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     w->sess.id = 1 + (uint64_t)cfg;
     w->sess.authed = true;
     w->ctx.db = (cfg & 0x10) ? 3 : 0;
+    w->ctx.nservers = w->nsrv;
+    w->ctx.allow_flush = (cfg & 0x20) != 0;
     if (cfg & 0x80) {
         w->ctx.auth = "pw";
         w->sess.authed = false;

@@ -66,6 +66,7 @@ enum conf_directive_index {
     /* keymux's own limits (twemproxy has none) */
     CONF_D_MAX_REQUEST_SIZE, CONF_D_MAX_BULK_LENGTH, CONF_D_MAX_MULTIBULK_LENGTH,
     CONF_D_MAX_VALUE_SIZE, CONF_D_CLIENT_OUTPUT_LIMIT, CONF_D_MAX_PINNED_CONNECTIONS,
+    CONF_D_ALLOW_FLUSH,   /* keymux's own: FLUSHALL/FLUSHDB reach the servers */
     CONF_D_COUNT
 };
 
@@ -97,6 +98,7 @@ static const struct conf_directive conf_directives[CONF_D_COUNT] = {
     [CONF_D_MAX_VALUE_SIZE]       = { "max_value_size", conf_set_i64, CONF_FIELD(max_value_size), 1, CONF_NUM_MAX, false },
     [CONF_D_CLIENT_OUTPUT_LIMIT]  = { "client_output_limit", conf_set_i64, CONF_FIELD(client_output_limit), 0, CONF_NUM_MAX, false },
     [CONF_D_MAX_PINNED_CONNECTIONS] = { "max_pinned_connections", conf_set_u32, CONF_FIELD(max_pinned_connections), 0, CONF_NUM_MAX, false },
+    [CONF_D_ALLOW_FLUSH]          = { "allow_flush", conf_set_bool, CONF_FIELD(allow_flush), 0, 0, false },
 };
 
 /* For messages only; the lookups themselves belong to src/route. */
@@ -821,6 +823,7 @@ conf_pool_defaults(struct conf_pool *p)
     p->redis_db = 0;
     p->preconnect = false;
     p->auto_eject_hosts = false;
+    p->allow_flush = false;
     p->server_connections = CONF_DEFAULT_SERVER_CONNECTIONS;
     p->server_retry_timeout = CONF_DEFAULT_SERVER_RETRY_TIMEOUT;
     p->server_failure_limit = CONF_DEFAULT_SERVER_FAILURE_LIMIT;
@@ -912,7 +915,7 @@ conf_load_key(struct conf_load *ld, const char *key, size_t len, bool *is_list)
                            "tcpkeepalive, redis_auth, redis_db, preconnect, auto_eject_hosts, "
                            "server_connections, server_retry_timeout, server_failure_limit, servers, "
                            "reuseport, max_request_size, max_bulk_length, max_multibulk_length, "
-                           "max_value_size, client_output_limit, max_pinned_connections)",
+                           "max_value_size, client_output_limit, max_pinned_connections, allow_flush)",
                            conf_quote(q, sizeof(q), key, len));
 }
 
@@ -1053,6 +1056,12 @@ conf_load_pool_end(struct conf_load *ld)
     }
     if (p->redis_auth != NULL && !p->redis) {
         ld->dir = &conf_directives[CONF_D_REDIS_AUTH];
+        return conf_load_error(ld, "only valid in a redis pool (add 'redis: true')");
+    }
+    /* like redis_auth: a memcached pool's flush_all does not read it, so a pool that sets
+     * it believes in a guard it does not have */
+    if ((ld->seen & (1u << CONF_D_ALLOW_FLUSH)) && !p->redis) {
+        ld->dir = &conf_directives[CONF_D_ALLOW_FLUSH];
         return conf_load_error(ld, "only valid in a redis pool (add 'redis: true')");
     }
     ld->dir = &conf_directives[CONF_D_SERVERS];

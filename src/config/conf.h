@@ -54,6 +54,7 @@ struct conf_pool {
     int redis_db;                  /* default 0 */
     bool preconnect;               /* default false */
     bool auto_eject_hosts;         /* default false */
+    bool allow_flush;              /* Redis FLUSHALL/FLUSHDB go to every server; default false */
     uint32_t server_connections;   /* default 1 */
     int64_t server_retry_timeout;  /* ms, default 30000 */
     uint32_t server_failure_limit; /* default 2 */

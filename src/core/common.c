@@ -32,6 +32,25 @@ km_u64_dec(char *dst, uint64_t v)
     return n;
 }
 
+bool
+km_u64_parse(const char *s, size_t n, uint64_t *v)
+{
+    uint64_t acc = 0;
+
+    if (n == 0)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        uint64_t d = (uint64_t)(s[i] - '0');
+        if (acc > (UINT64_MAX - d) / 10)
+            return false;
+        acc = acc * 10 + d;
+    }
+    *v = acc;
+    return true;
+}
+
 void
 km_assert_fail(const char *cond, const char *file, int line)
 {

@@ -26,6 +26,10 @@ int km_name_index(const char *const *names, int n, const char *name, size_t len)
  * path's number formatting, where snprintf's parsing of a format costs more than the work. */
 size_t km_u64_dec(char *dst, uint64_t v);
 
+/* s[0..n) as an unsigned decimal: digits only (leading zeros allowed), at least one, within
+ * 64 bits. False, *v untouched, for anything else. */
+bool km_u64_parse(const char *s, size_t n, uint64_t *v);
+
 /* Report a failed invariant and abort; never compiled out, because the
  * invariants it guards protect memory. */
 void km_assert_fail(const char *cond, const char *file, int line)

@@ -283,27 +283,15 @@ msg_tok_int(const struct tok *t, int64_t *v)
 {
     char buf[24];
     size_t n;
-    uint64_t acc = 0;
-    bool neg = false;
-    size_t i = 0;
+    uint64_t acc;
+    bool neg;
 
     if (t->len == 0 || t->len > 20)
         return KM_ERROR;
     n = msg_tok_copy(t, 0, buf, sizeof(buf));
-    if (buf[0] == '-') {
-        neg = true;
-        i = 1;
-        if (n == 1)
-            return KM_ERROR;
-    }
-    for (; i < n; i++) {
-        if (buf[i] < '0' || buf[i] > '9')
-            return KM_ERROR;
-        uint64_t d = (uint64_t)(buf[i] - '0');
-        if (acc > (UINT64_MAX - d) / 10)
-            return KM_ERROR;
-        acc = acc * 10 + d;
-    }
+    neg = buf[0] == '-';
+    if (!km_u64_parse(buf + neg, n - neg, &acc))
+        return KM_ERROR;
     if (!neg && acc > (uint64_t)INT64_MAX)
         return KM_ERROR;
     if (neg && acc > (uint64_t)INT64_MAX + 1)

@@ -42,6 +42,9 @@ enum plan {
     PLAN_ALL,                /* to every server of the pool: one fragment each, the request as
                                 the client wrote it, each with its server index; the replies are
                                 merged as `merge` says (memcached flush_all: MERGE_OK) */
+    PLAN_INDEX,              /* to the one server whose index the protocol put in m->server
+                                (Redis SCAN: the cursor names it), as a single fragment that
+                                proto->frag builds, so that its reply passes through `merge` */
     PLAN_SESSION,            /* Redis MULTI EXEC DISCARD WATCH UNWATCH, or a keyless command
                                 queued in a transaction: `sop` says which; the proxy's session
                                 layer (proxy/session.c) serves it on the client's pinned
@@ -67,6 +70,7 @@ enum merge {
     MERGE_OK,                /* all fragments must say OK (MSET, memcached flush_all) */
     MERGE_SUM,               /* add the integer replies (DEL, EXISTS, ...) */
     MERGE_VALUES,            /* memcached get: values in key order, one END */
+    MERGE_SCAN,              /* Redis SCAN: the server's cursor becomes the client's */
 };
 
 #define MSG_TOK_INLINE 4
@@ -99,7 +103,8 @@ struct msg {
     uint32_t key_step;       /* tokens per key: 1, or 2 for key-value pairs */
     uint32_t key_extra;      /* token index of one more key outside the range (ZUNIONSTORE's
                                 destination), 0 when none */
-    int32_t server;          /* server index the request went to, -1 when none */
+    int32_t server;          /* server index the request went to, -1 when none; for
+                                PLAN_INDEX, the one the planner chose */
     const char *err;         /* PLAN_ERROR: the reason to reply with */
     int64_t ival;            /* reply: integer value, or bulk/array length (-1 null) */
     uint64_t id;             /* per-connection sequence number, for logs */

@@ -128,6 +128,8 @@ struct proto_ctx {
      * worker; called with self_arg. NULL where there is no proxy (the protocol then
      * clears ctx->counts itself). */
     void (*counts_reset)(const void *arg);
+    uint32_t nservers;       /* servers of the pool (0 where unknown: SCAN is then refused) */
+    bool allow_flush;        /* the pool's allow_flush: FLUSHALL/FLUSHDB may go to the servers */
 };
 
 struct proto {

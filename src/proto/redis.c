@@ -1,6 +1,7 @@
 /* src/proto/redis.c: the Redis protocol behind struct proto: planning requests from the
  * command table, building fragments of split commands and merging their replies. */
 #include "proto/proto.h"
+#include "proto/redis_keyspace.h"
 #include "proto/redis_local.h"
 #include "proto/redis_session.h"
 #include "proto/resp.h"
@@ -116,6 +117,12 @@ plan_request(struct msg *m, const struct proto_ctx *ctx, const struct resp_cmd *
             return redis_session_local(m, c, ctx);
         return redis_local_plan(m, c, ctx);
     }
+    if (c->policy == RESP_P_KEYSPACE) {
+        /* it would run outside the server's transaction: refused there */
+        if (ctx->sess != NULL && ctx->sess->multi)
+            return redis_session_local(m, c, ctx);
+        return redis_keyspace_plan(m, c, ctx);
+    }
 
     if (c->numkeys_at > 0 && c->numkeys_at < m->ntok) {
         if (msg_tok_int(&m->tok[c->numkeys_at], &numkeys) != KM_OK)
@@ -229,8 +236,8 @@ redis_rsp_done(struct msg *rsp, const union parser *p)
 }
 
 /* Borrow a request token with its framing ("$3\r\nfoo\r\n"), or frame an inline one. */
-static int
-frag_push_tok(struct msg *f, const struct tok *t, const struct proto_ctx *ctx)
+int
+redis_frag_arg(struct msg *f, const struct tok *t, const struct proto_ctx *ctx)
 {
     char hdr[32];
     size_t n;
@@ -250,16 +257,19 @@ redis_frag(struct msg *f, const struct msg *parent, const uint32_t *keys, uint32
            const struct proto_ctx *ctx)
 {
     char hdr[32];
-    size_t len = redis_head(hdr, '*', 1 + (uint64_t)n * parent->key_step);
+    size_t len;
 
+    if (parent->merge == MERGE_SCAN)
+        return redis_scan_frag(f, parent, ctx);
+    len = redis_head(hdr, '*', 1 + (uint64_t)n * parent->key_step);
     if (msg_out_bytes(f, ctx->bp, hdr, len) != KM_OK)
         return KM_ERROR;
-    if (frag_push_tok(f, &parent->tok[0], ctx) != KM_OK)
+    if (redis_frag_arg(f, &parent->tok[0], ctx) != KM_OK)
         return KM_ERROR;
     for (uint32_t i = 0; i < n; i++) {
         uint32_t at = parent->key_first + keys[i] * parent->key_step;
         for (uint32_t j = 0; j < parent->key_step; j++) {
-            if (frag_push_tok(f, &parent->tok[at + j], ctx) != KM_OK)
+            if (redis_frag_arg(f, &parent->tok[at + j], ctx) != KM_OK)
                 return KM_ERROR;
         }
     }
@@ -299,13 +309,15 @@ merge_error(struct msg *parent, const char *text, const struct proto_ctx *ctx)
 static int
 redis_merge(struct msg *parent, const struct proto_ctx *ctx)
 {
-    uint32_t nkeys = (parent->key_last - parent->key_first) / parent->key_step + 1;
+    uint32_t nkeys = 0;
     char hdr[32];
     size_t n;
 
     /* MGET: each fragment must answer one element per key it asked for; count them
-     * (nfrag_done of each fragment serves as a counter, then as its cursor) */
+     * (nfrag_done of each fragment serves as a counter, then as its cursor). Requests
+     * sent to every server (DBSIZE) or to one by index (SCAN) have no keys. */
     if (parent->merge == MERGE_ARRAY) {
+        nkeys = (parent->key_last - parent->key_first) / parent->key_step + 1;
         for (uint32_t i = 0; i < parent->nfrag; i++)
             parent->frags[i]->nfrag_done = 0;
         for (uint32_t k = 0; k < nkeys; k++)
@@ -326,6 +338,9 @@ redis_merge(struct msg *parent, const struct proto_ctx *ctx)
         case MERGE_SUM:
             ok = fr->type == ':';
             break;
+        case MERGE_SCAN:
+            ok = true;   /* redis_scan_merge looks at its shape */
+            break;
         default:
             ok = fr->type == '+';
             break;
@@ -333,6 +348,8 @@ redis_merge(struct msg *parent, const struct proto_ctx *ctx)
         if (!ok)
             return merge_error(parent, "ERR unexpected reply from a server to a split command", ctx);
     }
+    if (parent->merge == MERGE_SCAN)
+        return redis_scan_merge(parent, ctx);
 
     int64_t sum = 0;
     if (parent->merge == MERGE_SUM) {

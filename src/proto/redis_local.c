@@ -570,6 +570,9 @@ policy_summary(uint8_t policy)
         return "Split over the servers of its keys, OK when every server said OK";
     case RESP_P_SUM:
         return "Split over the servers of its keys, the counts added up";
+    case RESP_P_KEYSPACE:
+        return "Over every server of the pool: SCAN walks them in turn, DBSIZE adds them up, "
+               "FLUSHALL/FLUSHDB need allow_flush, KEYS is refused";
     default:
         return "Answered by keymux itself";
     }

@@ -14,6 +14,9 @@ enum resp_policy {
     RESP_P_MSET,      /* split per server (key value pairs), reply +OK when all OK */
     RESP_P_SUM,       /* split per server, integer replies summed (DEL UNLINK EXISTS TOUCH) */
     RESP_P_LOCAL,     /* answered by the proxy (redis_local.c): PING, HELLO, CLIENT, INFO, ... */
+    RESP_P_KEYSPACE,  /* no key, about the whole keyspace (redis_keyspace.c): SCAN walks the
+                         servers one by one, DBSIZE and FLUSHALL/FLUSHDB go to every server,
+                         KEYS is refused */
     RESP_P_SESSION,   /* MULTI EXEC DISCARD WATCH UNWATCH: the client's session on a pinned
                          server connection (redis_session.c) */
     RESP_P_BLOCK,     /* a blocking command: keys on one server, run on a pinned connection */
@@ -52,7 +55,7 @@ struct resp_cmd {
 
 /*
  * Find a command by name, case-insensitively. Returns NULL for a name that is unknown
- * or that keymux does not support (KEYS, SCAN, SUBSCRIBE, ...).
+ * or that keymux does not support (SUBSCRIBE, MIGRATE, ...).
  * The returned entry is static and read-only.
  */
 const struct resp_cmd *resp_cmd_lookup(const uint8_t *name, size_t len);

@@ -274,6 +274,39 @@ send_all(struct worker *w, struct wpool *wp, struct msg *m)
         upstream_send(wp, &wp->servers[i], m->frags[i]);
 }
 
+/* PLAN_INDEX: m to the server the protocol chose (m->server), as the one fragment of m,
+ * which the protocol builds: its reply then comes back through the protocol's merge (SCAN
+ * rewrites the cursor both ways). The server is asked even when ejected, since the client
+ * named it: a server that is down answers with the usual error. */
+static void
+send_index(struct worker *w, struct wpool *wp, struct msg *m)
+{
+    struct proto_ctx ctx = worker_ctx(w, wp);
+    struct msg *fr = NULL;
+
+    if (m->server < 0 || (uint32_t)m->server >= wp->pool->nservers) {
+        forward_fail(w, wp, m, "no such server");
+        return;
+    }
+    if (msg_split_init(m, 1, 0) != KM_OK || (fr = msg_get(&w->mc)) == NULL)
+        goto fail;
+    m->frags[0] = fr;
+    m->nfrag = 1;
+    fr->parent = m;
+    fr->cmd = m->cmd;
+    if (wp->pool->proto->frag(fr, m, NULL, 0, &ctx) != KM_OK) {
+        msg_put(&w->mc, fr);
+        m->nfrag = 0;
+        goto fail;
+    }
+    msg_drop_input(m);
+    upstream_send(wp, &wp->servers[m->server], fr);
+    return;
+fail:
+    msg_split_free(m);
+    forward_fail(w, wp, m, "out of memory");
+}
+
 int
 forward_keys_server(struct wpool *wp, const struct msg *m)
 {
@@ -365,6 +398,10 @@ forward_route(struct client *cl, struct msg *m)
 
     case PLAN_ALL:
         send_all(w, wp, m);
+        return;
+
+    case PLAN_INDEX:
+        send_index(w, wp, m);
         return;
     }
 }

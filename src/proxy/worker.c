@@ -346,7 +346,7 @@ worker_server_name(const void *arg, uint32_t idx)
 struct proto_ctx
 worker_ctx(struct worker *w, struct wpool *wp)
 {
-    struct proto_ctx ctx = { &w->bp, &w->mc, NULL, NULL, NULL, NULL, NULL, 0, NULL, NULL };
+    struct proto_ctx ctx = { &w->bp, &w->mc, NULL, NULL, NULL, NULL, NULL, 0, NULL, NULL, 0, false };
 
     if (wp != NULL) {
         ctx.auth = wp->pool->cf->redis_auth;
@@ -356,6 +356,8 @@ worker_ctx(struct worker *w, struct wpool *wp)
         ctx.self_arg = wp;
         ctx.server_name = worker_server_name;
         ctx.counts_reset = worker_counts_reset;
+        ctx.nservers = wp->pool->nservers;
+        ctx.allow_flush = wp->pool->cf->allow_flush;
     }
     return ctx;
 }

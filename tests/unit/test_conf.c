@@ -460,6 +460,12 @@ static const struct invalid_case invalid_cases[] = {
     { "redis_auth without redis", POOL("  redis_auth: secret\n" SRV),
       { "pool 'alpha'", "key 'redis_auth'", "redis: true" } },
     { "redis_auth empty", POOL("  redis: true\n  redis_auth: ''\n" SRV), { "pool 'alpha'", "key 'redis_auth'", "empty" } },
+    { "allow_flush without redis", POOL("  allow_flush: false\n" SRV),
+      { "pool 'alpha'", "key 'allow_flush'", "redis: true" } },
+    { "allow_flush yes", POOL("  redis: true\n  allow_flush: yes\n" SRV),
+      { "pool 'alpha'", "key 'allow_flush'", "'yes'", "not a boolean" } },
+    { "allow_flush twice", POOL("  redis: true\n  allow_flush: true\n  allow_flush: false\n" SRV),
+      { "pool 'alpha'", "key 'allow_flush'", "twice", "'false'" } },
 
     /* listen */
     { "listen missing", "alpha:\n" SRV, { "pool 'alpha'", "key 'listen'", "missing" } },
@@ -800,6 +806,33 @@ test_many_servers(void **state)
     free(text);
 }
 
+/* allow_flush: false unless a redis pool says true. */
+static void
+test_allow_flush(void **state)
+{
+    static const struct {
+        const char *text;
+        bool want;
+    } cases[] = {
+        { POOL("  redis: true\n" SRV), false },
+        { POOL("  redis: true\n  allow_flush: true\n" SRV), true },
+        { POOL("  redis: true\n  allow_flush: false\n" SRV), false },
+        { POOL("  redis: true\n  allow_flush: \"true\"\n" SRV), true },
+        { POOL(SRV), false },
+    };
+    char err[256];
+
+    (void)state;
+    for (size_t i = 0; i < KM_ARRAY_LEN(cases); i++) {
+        struct conf c;
+        err[0] = '\0';
+        if (conf_load_string(cases[i].text, strlen(cases[i].text), &c, err, sizeof(err)) != KM_OK)
+            fail_msg("case %zu: %s", i, err);
+        assert_int_equal(c.pools[0].allow_flush, cases[i].want);
+        conf_free(&c);
+    }
+}
+
 int
 main(void)
 {
@@ -815,6 +848,7 @@ main(void)
         cmocka_unit_test(test_byte_flips),
         cmocka_unit_test(test_deep_nesting),
         cmocka_unit_test(test_many_servers),
+        cmocka_unit_test(test_allow_flush),
     };
 
     return cmocka_run_group_tests_name("conf", tests, NULL, NULL);

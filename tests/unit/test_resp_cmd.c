@@ -61,8 +61,9 @@ test_table_consistent(void **state)
                 n++;            /* key value pair commands need whole pairs */
             assert_true(resp_cmd_arity_ok(c, n));
             assert_int_equal(resp_cmd_keys(c, n, 0, &first, &last, &step, &err), KM_OK);
-            if (c->policy == RESP_P_LOCAL || c->first_key == 0) {
-                assert_true(c->policy == RESP_P_LOCAL || c->policy == RESP_P_SESSION);
+            if (c->policy == RESP_P_LOCAL || c->policy == RESP_P_KEYSPACE || c->first_key == 0) {
+                assert_true(c->policy == RESP_P_LOCAL || c->policy == RESP_P_KEYSPACE ||
+                            c->policy == RESP_P_SESSION);
                 assert_int_equal(first, 0);
             } else {
                 assert_true(first >= 1 && first <= last && last < n && step >= 1);
@@ -101,12 +102,12 @@ static void
 test_lookup_unknown(void **state)
 {
     static const char *const names[] = {
-        "KEYS", "SCAN", "MIGRATE", "MOVE", "OBJECT", "RANDOMKEY",
+        "MIGRATE", "MOVE", "OBJECT", "RANDOMKEY",
         "XREAD", "XREADGROUP", "WAIT",
         "SUBSCRIBE", "UNSUBSCRIBE", "PSUBSCRIBE", "PUNSUBSCRIBE", "PUBLISH", "PUBSUB",
         "SSUBSCRIBE", "SPUBLISH",
         "SCRIPT", "FUNCTION",
-        "CONFIG", "DBSIZE", "FLUSHALL", "FLUSHDB",
+        "CONFIG",
         "SHUTDOWN", "DEBUG", "MONITOR", "SLAVEOF", "REPLICAOF", "SAVE", "BGSAVE", "SWAPDB",
         "RESET", "MEMORY", "LATENCY", "SLOWLOG", "ACL", "CLUSTER", "PFDEBUG",
         "PFSELFTEST", "LASTSAVE", "TIME", "ROLE", "SYNC", "PSYNC", "FAILOVER",
@@ -145,6 +146,8 @@ test_lookup_required(void **state)
         { "BLPOP", RESP_P_BLOCK }, { "BRPOP", RESP_P_BLOCK }, { "BRPOPLPUSH", RESP_P_BLOCK },
         { "BLMOVE", RESP_P_BLOCK }, { "BLMPOP", RESP_P_BLOCK }, { "BZPOPMIN", RESP_P_BLOCK },
         { "BZPOPMAX", RESP_P_BLOCK }, { "BZMPOP", RESP_P_BLOCK },
+        { "SCAN", RESP_P_KEYSPACE }, { "DBSIZE", RESP_P_KEYSPACE }, { "KEYS", RESP_P_KEYSPACE },
+        { "FLUSHALL", RESP_P_KEYSPACE }, { "FLUSHDB", RESP_P_KEYSPACE },
         { "MGET", RESP_P_MGET }, { "MSET", RESP_P_MSET },
         { "DEL", RESP_P_SUM }, { "UNLINK", RESP_P_SUM }, { "EXISTS", RESP_P_SUM },
         { "TOUCH", RESP_P_SUM },
