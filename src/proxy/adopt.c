@@ -155,21 +155,17 @@ adopt(struct worker *w, struct snapshot *ns)
             n->nclients = o->nclients;
             o->nclients = 0;
             move_conns(o, n, i);
+        } else {
+            cmap[j] = nview;   /* its clients, if any, drain with it */
+        }
+        /* no client left in o (kept: they moved): unless a reply is still owed on one of
+         * its connections, there is nothing to drain */
+        if (o->nclients == 0) {
             close_idle(o);
             if (!has_conns(o)) {
                 wpool_free(o);
                 continue;
             }
-        } else if (o->nclients == 0) {
-            cmap[j] = UINT32_MAX;   /* no client is left to follow it */
-            close_idle(o);
-            if (!has_conns(o)) {
-                wpool_free(o);   /* nothing to drain */
-                continue;
-            }
-            cmap[j] = nview;
-        } else {
-            cmap[j] = nview;   /* its clients drain with it */
         }
         /* what is left of o drains, holding its generation */
         snapshot_get(os);
