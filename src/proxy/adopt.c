@@ -157,24 +157,20 @@ adopt(struct worker *w, struct snapshot *ns)
             session_close_idle(o, true);
             session_adopt(w, j, n, i, conns_compatible(o->pool->cf, n->pool->cf));
             move_conns(o, n, i);
+        } else {
+            cmap[j] = nview;   /* its clients, if any, drain with it, and their pinned
+                                * connections */
+            session_close_idle(o, true);
+            session_adopt(w, j, NULL, nview, false);
+        }
+        /* no client left in o (kept: they moved): unless a reply is still owed on one of
+         * its connections, there is nothing to drain */
+        if (o->nclients == 0) {
             close_idle(o);
             if (!has_conns(o)) {
                 wpool_free(o);
                 continue;
             }
-        } else if (o->nclients == 0) {
-            cmap[j] = UINT32_MAX;   /* no client is left to follow it */
-            session_close_idle(o, true);
-            close_idle(o);
-            if (!has_conns(o)) {
-                wpool_free(o);   /* nothing to drain */
-                continue;
-            }
-            cmap[j] = nview;
-        } else {
-            cmap[j] = nview;   /* its clients drain with it, and their pinned connections */
-            session_close_idle(o, true);
-            session_adopt(w, j, NULL, nview, false);
         }
         /* what is left of o drains, holding its generation */
         snapshot_get(os);

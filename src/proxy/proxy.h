@@ -263,12 +263,13 @@ void proxy_tick(struct proxy *px);
 /* reload.c: SIGUSR1 */
 /* Load px->conf_path again, checked as -t checks it, and publish it as the next
  * generation, once every worker has adopted the running one (until then the reload waits
- * on a short timer, and a SIGUSR1 meanwhile joins it): kept pools go on with their clients and the connections to the servers
- * they keep, added pools listen, removed pools stop listening and drain (see
+ * on a short timer, and a SIGUSR1 meanwhile joins it): kept pools go on with their
+ * clients and the connections to the servers they keep, added pools listen, removed
+ * pools stop listening and drain (see
  * proxy/adopt.c). On any failure (the file, a name to resolve, an address to listen on)
  * the running configuration is left as it was, the reason logged and the failure
- * counted. Main thread only. KM_OK or KM_ERROR. */
-int proxy_reload(struct proxy *px);
+ * counted (when the reload waited, that is after this returns). Main thread only. */
+void proxy_reload(struct proxy *px);
 
 /* adopt.c: a worker takes a new generation */
 /* If the main thread has published a generation w has not adopted yet, adopt it now:

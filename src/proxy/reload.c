@@ -136,7 +136,7 @@ log_changes(const struct snapshot *os, const struct snapshot *ns)
     }
 }
 
-static int reload_now(struct proxy *px);
+static void reload_now(struct proxy *px);
 
 /* Has every worker adopted generation gen? */
 static bool
@@ -149,57 +149,52 @@ all_adopted(const struct proxy *px, uint64_t gen)
     return true;
 }
 
+/* Begin the waiting reload once every worker has adopted the running generation, or
+ * once it has waited RELOAD_WAIT_NS (or the timer cannot be armed); else look again in a
+ * millisecond. */
 static void
-on_reload_wait(int fd, short what, void *arg)
+reload_when_adopted(struct proxy *px)
 {
-    struct proxy *px = arg;
     const struct snapshot *os = atomic_load(&px->snap);
     struct timeval tv = { 0, 1000 };
+    bool adopted = all_adopted(px, os->gen);
+    bool late = !adopted && km_clock_ns(CLOCK_MONOTONIC) - px->reload_wait_ns >= RELOAD_WAIT_NS;
 
-    (void)fd;
-    (void)what;
-    if (all_adopted(px, os->gen)) {
-        px->reload_wait_ns = 0;
-        reload_now(px);
+    if (!adopted && !late && px->reload_ev != NULL && event_add(px->reload_ev, &tv) == 0)
         return;
-    }
-    if (km_clock_ns(CLOCK_MONOTONIC) - px->reload_wait_ns >= RELOAD_WAIT_NS) {
+    if (late)
         log_warn("reload: a worker has not adopted configuration generation %llu after %llu "
                  "s; reloading anyway", (unsigned long long)os->gen,
                  (unsigned long long)(RELOAD_WAIT_NS / 1000000000ull));
-        px->reload_wait_ns = 0;
-        reload_now(px);
-        return;
-    }
-    if (event_add(px->reload_ev, &tv) != 0) {
-        px->reload_wait_ns = 0;
-        reload_now(px);
-    }
+    px->reload_wait_ns = 0;
+    reload_now(px);
 }
 
-int
+static void
+on_reload_wait(int fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    reload_when_adopted(arg);
+}
+
+void
 proxy_reload(struct proxy *px)
 {
-    const struct snapshot *os = atomic_load(&px->snap);
-    struct timeval tv = { 0, 1000 };
-
     if (px->reload_wait_ns != 0) {
         log_notice("reload: one is already waiting for the workers; it reads the file then");
-        return KM_OK;
+        return;
     }
-    if (all_adopted(px, os->gen))
-        return reload_now(px);
     if (px->reload_ev == NULL)
         px->reload_ev = evtimer_new(px->base, on_reload_wait, px);
-    if (px->reload_ev == NULL || event_add(px->reload_ev, &tv) != 0)
-        return reload_now(px);
     px->reload_wait_ns = km_clock_ns(CLOCK_MONOTONIC);
-    log_info("reload: waiting for every worker to adopt configuration generation %llu",
-             (unsigned long long)os->gen);
-    return KM_OK;
+    reload_when_adopted(px);
+    if (px->reload_wait_ns != 0)
+        log_info("reload: waiting for every worker to adopt configuration generation %llu",
+                 (unsigned long long)atomic_load(&px->snap)->gen);
 }
 
-static int
+static void
 reload_now(struct proxy *px)
 {
     struct snapshot *os = atomic_load(&px->snap);
@@ -246,9 +241,8 @@ reload_now(struct proxy *px)
     log_notice("reload: configuration generation %llu published: %u pools",
                (unsigned long long)ns->gen, ns->npools);
     snapshot_put(os);
-    return KM_OK;
+    return;
 
 fail:
     atomic_fetch_add(&px->reload_failures, 1);
-    return KM_ERROR;
 }
