@@ -249,7 +249,7 @@ def main():
                     name, c.first_key, c.last_key, c.step, first, last, step))
 
             # keys of a sample request, against COMMAND GETKEYS
-            if c.policy in (5, 6) or (c.policy == 7 and c.first_key == 0):   # LOCAL, KEYSPACE, keyless SESSION
+            if c.policy in (5, 6, 9) or (c.policy == 7 and c.first_key == 0):   # LOCAL, KEYSPACE, PUBSUB, keyless SESSION
                 continue
             words = sample(name, c, "2")
             nk = parse_numkeys(words[c.numkeys_at]) if c.numkeys_at else 0

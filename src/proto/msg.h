@@ -49,6 +49,9 @@ enum plan {
                                 queued in a transaction: `sop` says which; the proxy's session
                                 layer (proxy/session.c) serves it on the client's pinned
                                 connection */
+    PLAN_PUBSUB,             /* Redis SUBSCRIBE PSUBSCRIBE UNSUBSCRIBE PUNSUBSCRIBE (`sop`):
+                                the proxy's pub/sub layer (proxy/pubsub.c) serves it on the
+                                client's subscription connections */
 };
 
 /* What a PLAN_SESSION request does to the client's session. */
@@ -62,6 +65,10 @@ enum session_op {
     SOP_WATCH,               /* watch the keys (one server: it becomes the pinned one) */
     SOP_UNWATCH,             /* outside a transaction */
     SOP_KEYLESS,             /* queued in a transaction, no key (PING, ECHO, UNWATCH) */
+    SOP_SUBSCRIBE,           /* PLAN_PUBSUB: the channels or patterns are the arguments */
+    SOP_PSUBSCRIBE,
+    SOP_UNSUBSCRIBE,
+    SOP_PUNSUBSCRIBE,
 };
 
 enum merge {
@@ -118,6 +125,9 @@ struct msg {
                                 server (one server), its reply is +QUEUED */
     bool blocking;           /* a blocking command outside a transaction: on a pinned
                                 connection, and the pool timeout does not apply */
+    bool channel;            /* PUBLISH: its key is a channel, routed as subscriptions are */
+    bool elems;              /* request: its reply is parsed with its elements (a pub/sub
+                                command, whose confirmations the proxy reads) */
     bool is_error;           /* reply is an error */
     bool noreply;            /* memcached noreply: no reply goes to the client */
     bool quit;               /* close the client once this reply is sent */

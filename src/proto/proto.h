@@ -54,7 +54,8 @@ struct proto_session {
     uint64_t multi_bad : 1;  /* a command of the open transaction was refused: EXEC
                                 answers EXECABORT, as Redis does */
     uint64_t watching : 1;   /* WATCH issued and not yet ended by EXEC, DISCARD, UNWATCH */
-    uint64_t reserved : 1;
+    uint64_t subscribed : 1; /* Redis: subscribed to a channel or pattern (RESP2
+                                subscribed mode: the proxy's pub/sub layer sets it) */
 };
 
 /* Release what a session holds (its name); the session is left empty. */

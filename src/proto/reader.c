@@ -69,9 +69,9 @@ begin_reply(struct reader *r, const struct proto *pr, const struct reader_ops *o
 
     if (req == NULL)
         return KM_ERROR;
-    r->keep_toks = req->parent != NULL &&
+    r->keep_toks = req->elems || (req->parent != NULL &&
                    (req->parent->merge == MERGE_ARRAY || req->parent->merge == MERGE_VALUES ||
-                    req->parent->merge == MERGE_SCAN);
+                    req->parent->merge == MERGE_SCAN));
     pr->rsp_init(&r->ps, req, r->keep_toks);
     r->fresh = false;
     return KM_OK;

@@ -3,6 +3,7 @@
 #include "proto/proto.h"
 #include "proto/redis_keyspace.h"
 #include "proto/redis_local.h"
+#include "proto/redis_pubsub.h"
 #include "proto/redis_session.h"
 #include "proto/resp.h"
 #include "proto/resp_cmd.h"
@@ -110,6 +111,11 @@ plan_request(struct msg *m, const struct proto_ctx *ctx, const struct resp_cmd *
     m->cmd = c->id;
     if (!resp_cmd_arity_ok(c, m->ntok))
         return plan_error(m, c->arity_err, ctx);
+    int rc;
+    if (redis_pubsub_subscribed(m, c, ctx, &rc))
+        return rc;
+    if (c->policy == RESP_P_PUBSUB)
+        return redis_pubsub_plan(m, c, ctx);
     if (c->policy == RESP_P_SESSION)
         return redis_session_plan(m, c, ctx);
     if (c->policy == RESP_P_LOCAL) {

@@ -176,17 +176,11 @@ reply_status(struct msg *m, const char *text, const struct proto_ctx *ctx)
     return m->rsp == NULL ? KM_ERROR : KM_OK;
 }
 
-/* Reply to a PING with an argument or an ECHO: the argument as a bulk string. */
-static int
-reply_bulk_of(struct msg *m, const struct tok *t, const struct proto_ctx *ctx)
+int
+redis_out_bulk(struct msg *r, const struct tok *t, const struct proto_ctx *ctx)
 {
-    struct msg *r = msg_get(ctx->mc);
     char hdr[32];
 
-    if (r == NULL)
-        return KM_ERROR;
-    m->rsp = r;
-    m->done = true;
     if (t->aux > 0) {
         /* multibulk: "$len\r\n<data>\r\n" is already a bulk reply */
         return msg_out_borrow(r, t->b, t->off, t->aux + t->len + 2);
@@ -196,6 +190,19 @@ reply_bulk_of(struct msg *m, const struct tok *t, const struct proto_ctx *ctx)
     if (t->len > 0 && msg_out_borrow(r, t->b, t->off, t->len) != KM_OK)
         return KM_ERROR;
     return msg_out_bytes(r, ctx->bp, "\r\n", 2);
+}
+
+/* Reply to a PING with an argument or an ECHO: the argument as a bulk string. */
+static int
+reply_bulk_of(struct msg *m, const struct tok *t, const struct proto_ctx *ctx)
+{
+    struct msg *r = msg_get(ctx->mc);
+
+    if (r == NULL)
+        return KM_ERROR;
+    m->rsp = r;
+    m->done = true;
+    return redis_out_bulk(r, t, ctx);
 }
 
 /* ---- tokens ------------------------------------------------------------------------- */
@@ -522,8 +529,8 @@ static const struct sub command_subs[] = {
 };
 
 /* The command's name in lower case, as Redis prints it; returns its length. */
-static size_t
-lower_name(const struct resp_cmd *c, char *dst)
+size_t
+redis_lower_name(const struct resp_cmd *c, char *dst)
 {
     for (size_t i = 0; i < c->len; i++)
         dst[i] = (char)(c->name[i] >= 'A' && c->name[i] <= 'Z' ? c->name[i] | 0x20 : c->name[i]);
@@ -543,7 +550,7 @@ rb_command_info(struct rb *b, const struct resp_cmd *c)
     bool keyed = c->first_key > 0;
 
     rb_head(b, '*', 10);
-    rb_bulk(b, lname, lower_name(c, lname));
+    rb_bulk(b, lname, redis_lower_name(c, lname));
     rb_int(b, c->arity);
     if (c->numkeys_at != 0)
         rb_add(b, "*1\r\n+movablekeys\r\n", 18);
@@ -573,6 +580,15 @@ policy_summary(uint8_t policy)
     case RESP_P_KEYSPACE:
         return "Over every server of the pool: SCAN walks them in turn, DBSIZE adds them up, "
                "FLUSHALL/FLUSHDB need allow_flush, KEYS is refused";
+    case RESP_P_SESSION:
+        return "A transaction or WATCH on a server connection pinned to the client; its keys "
+               "must map to one server";
+    case RESP_P_BLOCK:
+        return "Blocks on a server connection pinned to the client, past the pool timeout; "
+               "its keys must map to one server";
+    case RESP_P_PUBSUB:
+        return "Pub/sub: a channel lives on the server its name maps to, a pattern on every "
+               "server";
     default:
         return "Answered by keymux itself";
     }
@@ -585,7 +601,7 @@ rb_command_docs(struct rb *b, const struct resp_cmd *c)
 {
     char lname[RESP_CMD_NAME_MAX];
 
-    rb_bulk(b, lname, lower_name(c, lname));
+    rb_bulk(b, lname, redis_lower_name(c, lname));
     rb_head(b, '*', 4);
     rb_str(b, "summary");
     rb_str(b, policy_summary(c->policy));
@@ -617,7 +633,7 @@ rb_command(struct rb *b, const struct resp_cmd *c, int op)
     } else if (op == CO_DOCS) {
         rb_command_docs(b, c);
     } else if (op == CO_LIST) {
-        rb_bulk(b, lname, lower_name(c, lname));
+        rb_bulk(b, lname, redis_lower_name(c, lname));
     } else {
         rb_command_info(b, c);
     }

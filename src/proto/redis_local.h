@@ -35,6 +35,13 @@ redis_head(char *dst, char type, uint64_t n)
  */
 int redis_local_plan(struct msg *m, const struct resp_cmd *c, const struct proto_ctx *ctx);
 
+/* Append token t to r's out as a bulk string ("$<n>\r\n<data>\r\n"), borrowed. KM_OK or
+ * KM_ERROR. */
+int redis_out_bulk(struct msg *r, const struct tok *t, const struct proto_ctx *ctx);
+/* c's name in lower case at dst (at least RESP_CMD_NAME_MAX bytes, not terminated), as
+ * Redis prints it; returns its length. */
+size_t redis_lower_name(const struct resp_cmd *c, char *dst);
+
 /* Make m->rsp the error reply "-<text>\r\n" (text carries its code, e.g. "ERR ..."; the
  * line is cut to 319 bytes), m->done true, m->plan PLAN_ERROR. KM_OK or KM_ERROR (no memory). */
 int redis_reply_error(struct msg *m, const char *text, const struct proto_ctx *ctx);

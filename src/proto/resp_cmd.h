@@ -20,6 +20,8 @@ enum resp_policy {
     RESP_P_SESSION,   /* MULTI EXEC DISCARD WATCH UNWATCH: the client's session on a pinned
                          server connection (redis_session.c) */
     RESP_P_BLOCK,     /* a blocking command: keys on one server, run on a pinned connection */
+    RESP_P_PUBSUB,    /* SUBSCRIBE PSUBSCRIBE UNSUBSCRIBE PUNSUBSCRIBE PUBLISH (redis_pubsub.c):
+                         a channel routes like a key, a pattern goes to every server */
 };
 
 /* One id per table entry, in table order: RESP_CMD_GET, RESP_CMD_MGET, ... */

@@ -291,6 +291,7 @@ client_close(struct client *cl, const char *why)
     log_debug("pool %s: closing client fd %d: %s", p->cf->name, cl->c.fd, why);
     cl->c.closing = true;
     worker_unmark_dirty(w, &cl->c);
+    pubsub_release(cl);   /* its confirmations still awaited are freed below */
     while (cl->head != NULL) {
         struct msg *m = fifo_pop(cl);
         if (m->done)
@@ -337,6 +338,13 @@ client_close_all(struct worker *w)
     w->ndeferred = 0;
     while (w->clients != NULL)
         client_close(w->clients, "shutdown");
+}
+
+void
+client_push(struct client *cl, struct msg *m)
+{
+    fifo_push(cl, m);
+    client_reply_ready(cl, m);
 }
 
 void

@@ -10,9 +10,28 @@
 
 #define KEY_STACK 256
 
+/* The server for the key of len bytes at key; a channel (pub/sub) never goes to a random
+ * server: its random choice is drawn from its name. */
+static int
+route_bytes(struct wpool *wp, const uint8_t *key, size_t len, bool channel)
+{
+    if (!channel)
+        return pool_route(wp->pool, &wp->rand, key, len);
+    uint64_t seed = 14695981039346656037ull;   /* FNV-1a of the name */
+    for (size_t i = 0; i < len; i++)
+        seed = (seed ^ key[i]) * 1099511628211ull;
+    return pool_route(wp->pool, &seed, key, len);
+}
+
+int
+forward_channel_server(struct wpool *wp, const uint8_t *name, size_t len)
+{
+    return route_bytes(wp, name, len, true);
+}
+
 /* The server for the key in token t (hash_tag applied by the route). */
 static int
-route_tok(struct wpool *wp, const struct tok *t)
+route_tok(struct wpool *wp, const struct tok *t, bool channel)
 {
     uint8_t stack[KEY_STACK];
     const uint8_t *key;
@@ -31,7 +50,7 @@ route_tok(struct wpool *wp, const struct tok *t)
         msg_tok_copy(t, 0, heap, (size_t)t->len);
         key = heap;
     }
-    idx = pool_route(wp->pool, &wp->rand, key, (size_t)t->len);
+    idx = route_bytes(wp, key, (size_t)t->len, channel);
     free(heap);
     return idx;
 }
@@ -183,7 +202,7 @@ split(struct worker *w, struct wpool *wp, struct msg *m)
 
     /* one pass: each key's server, numbering the servers in order of first use */
     for (uint32_t k = 0; k < nkeys; k++) {
-        int idx = route_tok(wp, &m->tok[m->key_first + k * m->key_step]);
+        int idx = route_tok(wp, &m->tok[m->key_first + k * m->key_step], false);
         if (idx < 0) {
             why = idx == -1 ? "no server available" : "out of memory";
             goto fail_slots;
@@ -312,12 +331,12 @@ forward_keys_server(struct wpool *wp, const struct msg *m)
 {
     if (m->key_first == 0)
         return -4;
-    int idx = m->key_extra != 0 ? route_tok(wp, &m->tok[m->key_extra]) : -4;
+    int idx = m->key_extra != 0 ? route_tok(wp, &m->tok[m->key_extra], false) : -4;
 
     if (idx < 0 && idx != -4)
         return idx;
     for (uint32_t k = m->key_first; k <= m->key_last; k += m->key_step) {
-        int i = route_tok(wp, &m->tok[k]);
+        int i = route_tok(wp, &m->tok[k], m->channel);
         if (i < 0)
             return i;
         if (idx >= 0 && i != idx)
@@ -345,6 +364,9 @@ forward_request(struct client *cl, struct msg *m)
         m->done = true;
         client_reply_ready(cl, m);
         return;
+    case PLAN_PUBSUB:
+        pubsub_forward(cl, m);
+        return;
     default:
         break;
     }
@@ -366,12 +388,13 @@ forward_route(struct client *cl, struct msg *m)
     case PLAN_ERROR:
     case PLAN_DROP:
     case PLAN_SESSION:
+    case PLAN_PUBSUB:
         m->done = true;
         client_reply_ready(cl, m);
         return;
 
     case PLAN_SINGLE:
-        idx = route_tok(wp, &m->tok[m->key_first]);
+        idx = route_tok(wp, &m->tok[m->key_first], m->channel);
         if (idx < 0) {
             forward_fail(w, wp, m, idx == -1 ? "no server available" : "out of memory");
             return;

@@ -84,6 +84,8 @@ struct client {
     struct msg *head, *tail;   /* reply FIFO */
     struct pinned *pin;        /* Redis: its transaction, WATCH or blocking command
                                   (proxy/session.c); NULL for all other clients */
+    struct subscriber *sub;    /* Redis: its channels, patterns and subscription
+                                  connections (proxy/pubsub.c); NULL when it has none */
     uint64_t queued;           /* reply bytes complete and not yet written */
     struct client *prev, *next;   /* the worker's list of clients */
     /* followed by the storage of c.ev (event_get_struct_event_size() bytes) */
@@ -102,6 +104,8 @@ struct upstream {
     bool pinned;               /* held for one client at a time (proxy/session.c), not one
                                   of ws->conns */
     bool cached;               /* pinned and idle, in ws->idle */
+    bool sub;                  /* pinned to a client's subscriptions (proxy/pubsub.c): what
+                                  it reads are pushes, not replies in request order */
     struct client *owner;      /* pinned: the client it serves now, NULL when idle */
     struct upstream *inext;    /* ws->idle link */
     struct event *tev;         /* timeout of the oldest request in flight (or of the connect) */
@@ -382,6 +386,8 @@ void client_admit_deferred(struct worker *w);
 /* The request m of client cl is complete (reply attached): count its bytes against the
  * client's output limit and schedule a write. */
 void client_reply_ready(struct client *cl, struct msg *m);
+/* Append m, complete (a pub/sub push), to cl's reply FIFO, as client_reply_ready counts it. */
+void client_push(struct client *cl, struct msg *m);
 int client_flush(struct client *cl);
 void client_close_all(struct worker *w);
 /* The client's pool left the configuration: what it has sent and is already here is
@@ -408,6 +414,9 @@ struct upstream *upstream_open_pinned(struct wpool *wp, struct wserver *ws);
 /* Close u now, busy or not: what it still owes is answered with an error. Not a failure
  * of its server. */
 void upstream_abandon(struct upstream *u, const char *reason);
+/* The request at the head of u's in-flight FIFO, taken off it now that its reply is in
+ * (u's timer follows the next one). */
+struct msg *upstream_pop_reply(struct upstream *u);
 
 /* session.c: Redis transactions, WATCH and blocking commands on pinned connections */
 /* Whether m (planned) belongs to cl's session rather than to the shared connections. */
@@ -429,12 +438,32 @@ void session_after_reply(struct upstream *u);
 void session_conn_lost(struct upstream *u);
 /* Close the idle pinned connections of wp (all of them, or those past the cache size). */
 void session_close_idle(struct wpool *wp, bool all);
+/* One more pinned connection for pool p, under its max_pinned_connections: false past it,
+ * with the reason in why (logged). session_unreserve gives one back. */
+bool session_reserve(struct pool *p, char *why, size_t whylen);
+void session_unreserve(struct pool *p);
 /* A reload: the pinned connections of the clients of old view o (index oidx) follow
  * them to view n (index nidx) of the new generation where they can serve it (same
  * server, same AUTH and SELECT: compatible), and are lost otherwise; n NULL: the pool
  * was removed and its clients drain in view nidx. */
 void session_adopt(struct worker *w, uint32_t oidx, struct wpool *n, uint32_t nidx,
                    bool compatible);
+
+/* pubsub.c: Redis pub/sub on connections pinned to a subscribed client */
+/* Serve m (PLAN_PUBSUB). */
+void pubsub_forward(struct client *cl, struct msg *m);
+/* cl is closing: its subscription connections close, its pending confirmations go. */
+void pubsub_release(struct client *cl);
+/* u, a subscription connection, failed or closes: the client's subscriptions end with an
+ * error it sees, and it is closed. */
+void pubsub_conn_lost(struct upstream *u);
+/* A reload (as session_adopt): the subscription connections of the clients of old view
+ * oidx follow them to n where its servers and placement are unchanged; elsewhere the
+ * subscriptions end, as the channels may now map to other servers. */
+void pubsub_adopt(struct worker *w, uint32_t oidx, struct wpool *n, uint32_t nidx,
+                  bool compatible);
+/* The reader callbacks of subscription connections. */
+extern const struct reader_ops pubsub_reader_ops;
 
 /* forward.c */
 #define FORWARD_CROSSSLOT "Keys in request don't hash to the same server"
@@ -454,5 +483,9 @@ void forward_reply_error(struct client *cl, struct msg *m, const char *code, con
 void forward_complete(struct worker *w, struct msg *m);
 /* Answer m with an error reply made here ("Connection refused") and finish it. */
 void forward_fail(struct worker *w, struct wpool *wp, struct msg *m, const char *reason);
+/* The server pub/sub channel name (len bytes) lives on: routed like a key, and in a pool
+ * of random distribution by a choice made from the name, so that it is always the same;
+ * -1 when no server is live. */
+int forward_channel_server(struct wpool *wp, const uint8_t *name, size_t len);
 
 #endif

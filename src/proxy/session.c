@@ -122,7 +122,7 @@ unpin(struct client *cl, bool clean)
     if (u == NULL)
         return;
     u->owner = NULL;
-    atomic_fetch_sub_explicit(&u->srv->pool->state->npinned, 1, memory_order_relaxed);
+    session_unreserve(u->srv->pool);
     if (clean && !upstream_busy(u) && !u->c.closing) {
         u->cached = true;
         u->inext = u->ws->idle;
@@ -156,15 +156,8 @@ pin_take(struct client *cl, struct wpool *wp, uint32_t idx, char *why, size_t wh
         snprintf(why, whylen, "out of memory");
         return NULL;
     }
-    uint32_t limit = pool->cf->max_pinned_connections;
-    uint32_t n = atomic_fetch_add_explicit(&pool->state->npinned, 1, memory_order_relaxed);
-    if (n >= limit) {
-        atomic_fetch_sub_explicit(&pool->state->npinned, 1, memory_order_relaxed);
-        snprintf(why, whylen, "max_pinned_connections (%u) of pool %s are in use; a "
-                 "transaction, WATCH or blocking command needs one", limit, pool->cf->name);
-        log_warn("pool %s: %s", pool->cf->name, why);
+    if (!session_reserve(pool, why, whylen))
         return NULL;
-    }
     if (ws->idle != NULL) {
         u = ws->idle;
         ws->idle = u->inext;
@@ -172,7 +165,7 @@ pin_take(struct client *cl, struct wpool *wp, uint32_t idx, char *why, size_t wh
         u->inext = NULL;
         u->cached = false;
     } else if ((u = upstream_open_pinned(wp, ws)) == NULL) {
-        atomic_fetch_sub_explicit(&pool->state->npinned, 1, memory_order_relaxed);
+        session_unreserve(pool);
         snprintf(why, whylen, "%s", strerror(errno));
         pool_server_failed(pool, ws->srv, km_now_ms());
         return NULL;
@@ -180,6 +173,27 @@ pin_take(struct client *cl, struct wpool *wp, uint32_t idx, char *why, size_t wh
     u->owner = cl;
     p->u = u;
     return u;
+}
+
+bool
+session_reserve(struct pool *p, char *why, size_t whylen)
+{
+    uint32_t limit = p->cf->max_pinned_connections;
+    uint32_t n = atomic_fetch_add_explicit(&p->state->npinned, 1, memory_order_relaxed);
+
+    if (n < limit)
+        return true;
+    atomic_fetch_sub_explicit(&p->state->npinned, 1, memory_order_relaxed);
+    snprintf(why, whylen, "max_pinned_connections (%u) of pool %s are in use; a transaction, "
+             "WATCH, blocking command or subscription needs one", limit, p->cf->name);
+    log_warn("pool %s: %s", p->cf->name, why);
+    return false;
+}
+
+void
+session_unreserve(struct pool *p)
+{
+    atomic_fetch_sub_explicit(&p->state->npinned, 1, memory_order_relaxed);
 }
 
 /* The connection m's transaction runs on, its MULTI and held commands sent: taken for
@@ -489,7 +503,7 @@ session_conn_lost(struct upstream *u)
 
     u->owner = NULL;
     p->u = NULL;
-    atomic_fetch_sub_explicit(&u->srv->pool->state->npinned, 1, memory_order_relaxed);
+    session_unreserve(u->srv->pool);
     if (p->multi_sent || cl->sess.multi)
         cl->sess.multi_bad = cl->sess.multi;   /* EXEC answers EXECABORT */
     p->multi_sent = false;
@@ -516,6 +530,7 @@ session_close_idle(struct wpool *wp, bool all)
 void
 session_adopt(struct worker *w, uint32_t oidx, struct wpool *n, uint32_t nidx, bool compatible)
 {
+    pubsub_adopt(w, oidx, n, nidx, compatible);
     for (struct client *cl = w->clients; cl != NULL; cl = cl->next) {
         struct upstream *u = cl->pin != NULL ? cl->pin->u : NULL;
         if (u == NULL || u->c.pidx != oidx)

@@ -266,7 +266,7 @@ upstream_event(int fd, short what, void *arg)
         log_info("pool %s: connected to server %s", conn_pool(&u->c)->cf->name, u->srv->ident);
     }
     if (what & EV_READ) {
-        int rc = conn_read(&u->c, false, &upstream_reader_ops);
+        int rc = conn_read(&u->c, false, u->sub ? &pubsub_reader_ops : &upstream_reader_ops);
         if (rc != KM_OK) {
             upstream_fail(u, "Connection reset by server");
             return;
@@ -483,7 +483,9 @@ upstream_detach(struct upstream *u)
     u->c.closing = true;
     worker_unmark_dirty(w, &u->c);
     if (u->pinned) {
-        if (u->owner != NULL)
+        if (u->owner != NULL && u->sub)
+            pubsub_conn_lost(u);
+        else if (u->owner != NULL)
             session_conn_lost(u);
         if (u->cached) {
             for (struct upstream **pp = &ws->idle; *pp != NULL; pp = &(*pp)->inext) {
@@ -558,6 +560,15 @@ upstream_abandon(struct upstream *u, const char *reason)
              conn_pool(&u->c)->cf->name, u->srv->ident, reason);
     upstream_detach(u);
     fail_all(u, reason);
+}
+
+struct msg *
+upstream_pop_reply(struct upstream *u)
+{
+    struct msg *m = if_pop(u);
+
+    timer_update(u);
+    return m;
 }
 
 bool

@@ -50,7 +50,7 @@ test_table_consistent(void **state)
         assert_ptr_equal(lookup(c->name), c);
         assert_ptr_equal(lookup(lower), c);
         assert_true(c->arity != 0);
-        assert_true(c->policy <= RESP_P_BLOCK);
+        assert_true(c->policy <= RESP_P_PUBSUB);
         /* every entry at its smallest word count has a key range inside the request */
         if (c->numkeys_at == 0) {
             uint64_t n = (uint64_t)(c->arity > 0 ? c->arity : -c->arity);
@@ -63,7 +63,7 @@ test_table_consistent(void **state)
             assert_int_equal(resp_cmd_keys(c, n, 0, &first, &last, &step, &err), KM_OK);
             if (c->policy == RESP_P_LOCAL || c->policy == RESP_P_KEYSPACE || c->first_key == 0) {
                 assert_true(c->policy == RESP_P_LOCAL || c->policy == RESP_P_KEYSPACE ||
-                            c->policy == RESP_P_SESSION);
+                            c->policy == RESP_P_SESSION || c->policy == RESP_P_PUBSUB);
                 assert_int_equal(first, 0);
             } else {
                 assert_true(first >= 1 && first <= last && last < n && step >= 1);
@@ -104,8 +104,7 @@ test_lookup_unknown(void **state)
     static const char *const names[] = {
         "MIGRATE", "MOVE", "OBJECT", "RANDOMKEY",
         "XREAD", "XREADGROUP", "WAIT",
-        "SUBSCRIBE", "UNSUBSCRIBE", "PSUBSCRIBE", "PUNSUBSCRIBE", "PUBLISH", "PUBSUB",
-        "SSUBSCRIBE", "SPUBLISH",
+        "PUBSUB", "SSUBSCRIBE", "SUNSUBSCRIBE", "SPUBLISH",
         "SCRIPT", "FUNCTION",
         "CONFIG",
         "SHUTDOWN", "DEBUG", "MONITOR", "SLAVEOF", "REPLICAOF", "SAVE", "BGSAVE", "SWAPDB",
@@ -146,6 +145,9 @@ test_lookup_required(void **state)
         { "BLPOP", RESP_P_BLOCK }, { "BRPOP", RESP_P_BLOCK }, { "BRPOPLPUSH", RESP_P_BLOCK },
         { "BLMOVE", RESP_P_BLOCK }, { "BLMPOP", RESP_P_BLOCK }, { "BZPOPMIN", RESP_P_BLOCK },
         { "BZPOPMAX", RESP_P_BLOCK }, { "BZMPOP", RESP_P_BLOCK },
+        { "SUBSCRIBE", RESP_P_PUBSUB }, { "PSUBSCRIBE", RESP_P_PUBSUB },
+        { "UNSUBSCRIBE", RESP_P_PUBSUB }, { "PUNSUBSCRIBE", RESP_P_PUBSUB },
+        { "PUBLISH", RESP_P_PUBSUB },
         { "SCAN", RESP_P_KEYSPACE }, { "DBSIZE", RESP_P_KEYSPACE }, { "KEYS", RESP_P_KEYSPACE },
         { "FLUSHALL", RESP_P_KEYSPACE }, { "FLUSHDB", RESP_P_KEYSPACE },
         { "MGET", RESP_P_MGET }, { "MSET", RESP_P_MSET },
