@@ -247,11 +247,12 @@ def test_blpop_blocks_no_other_client(clean):
     t = threading.Thread(target=pop)
     t.start()
     time.sleep(0.3)
+    assert wait_for(lambda: blocked_clients(backends[0].redis()) == 1, 5)
     r = proxy.redis()
-    t0 = time.monotonic()
     for i in range(50):
         assert r.set(other, str(i)) and r.get(other) == str(i).encode()
-    assert time.monotonic() - t0 < 2.0
+    # all of those were served while the BLPOP was still blocked on its server
+    assert t.is_alive() and blocked_clients(backends[0].redis()) == 1
     r.rpush(q, "job")
     t.join(10)
     assert out["r"] == (q.encode(), b"job")
@@ -260,11 +261,10 @@ def test_blpop_blocks_no_other_client(clean):
 def test_blocking_outlives_the_pool_timeout(clean):
     proxy, backends, direct = clean
     q = keys_on(proxy, backends, 1, 1, "q")[0]
-    t0 = time.monotonic()
     got = raw_exchange(proxy.port, [["BLPOP", q, "1"], ["PING"]])
-    waited = time.monotonic() - t0
     assert got == raw_exchange(direct.port, [["BLPOP", q, "1"], ["PING"]])
-    assert got[0] == b"*-1\r\n" and waited >= 0.9, (got, waited)   # pool timeout: 0.4 s
+    # its own timeout's nil, not the error the pool timeout (0.4 s) would have made
+    assert got[0] == b"*-1\r\n", got
     # the other blocking commands, each through and direct
     for cmd in (["BRPOP", q, "0.2"], ["BLMOVE", q, q, "LEFT", "RIGHT", "0.2"],
                 ["BRPOPLPUSH", q, q, "0.2"], ["BZPOPMIN", q, "0.2"], ["BZPOPMAX", q, "0.2"],
@@ -303,10 +303,10 @@ def test_max_pinned_connections_refuses_at_once(one_pin):
     holder = RespConn(proxy.port)
     holder.send("BLPOP", "q", "3")
     assert wait_for(lambda: blocked_clients(backends[0].redis()) == 1, 5)
-    t0 = time.monotonic()
     got = raw_exchange(proxy.port, [["BLPOP", "q", "3"], ["MULTI"], ["SET", "a", "1"],
                                     ["EXEC"], ["GET", "a"]])
-    assert time.monotonic() - t0 < 1.0
+    # answered while the holder still blocks: the refusal did not wait for the connection
+    assert blocked_clients(backends[0].redis()) == 1
     assert got[0].startswith(b"-ERR max_pinned_connections (1)"), got
     assert got[1] == b"+OK\r\n" and got[2].startswith(b"-ERR max_pinned_connections")
     assert b"EXECABORT" in got[3] and got[4] == b"$-1\r\n"
