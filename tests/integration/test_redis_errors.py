@@ -12,7 +12,7 @@ UNSUPPORTED = [
     ("CONFIG", "GET", "x"),
     ("SWAPDB", "0", "1"),
     ("RANDOMKEY",),
-    ("SUBSCRIBE", "chan"),
+    ("SSUBSCRIBE", "chan"),
     ("SCRIPT", "FLUSH"),
     ("MOVE", "k", "1"),
     ("NOSUCHCOMMAND", "arg"),
