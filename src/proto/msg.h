@@ -61,7 +61,9 @@ enum session_op {
     SOP_DISCARD,             /* drop it (+OK) */
     SOP_WATCH,               /* watch the keys (one server: it becomes the pinned one) */
     SOP_UNWATCH,             /* outside a transaction */
-    SOP_KEYLESS,             /* queued in a transaction, no key (PING, ECHO, UNWATCH) */
+    SOP_KEYLESS,             /* queued in a transaction, no key (PING, ECHO, UNWATCH, WAIT) */
+    SOP_WAIT,                /* WAIT outside a transaction: on the client's pinned
+                                connection, which carries its writes (blocking) */
 };
 
 enum merge {
