@@ -11,11 +11,12 @@
 #include "core/common.h"
 #include "proto/reader.h"
 #include "proto/redis_stream.h"
+#include "redis_client.h"
 
 /*
- * One client: each request is read (512-byte segments, a few bytes per read, so words
- * cross segment ends) and planned at once by proto_redis.req_plan, as the proxy's client
- * does; the plan is noted in `last`. Error texts were read from redis-server 7.0.15.
+ * One client (redis_client.h): each request is planned at once by proto_redis.req_plan,
+ * as the proxy's client does, and its plan noted in `last`. Error texts were read from
+ * redis-server 7.0.15.
  */
 struct plan_seen {
     uint8_t plan;
@@ -27,13 +28,7 @@ struct plan_seen {
 };
 
 struct sess {
-    struct bufpool bp;
-    struct msgcache mc;
-    struct reader_env env;
-    struct reader rd;
-    struct proto_session ps;
-    struct proto_ctx ctx;
-    size_t step;
+    struct redis_client c;
     struct plan_seen last;
 };
 
@@ -43,19 +38,7 @@ sess_setup(void **state)
     struct sess *s = calloc(1, sizeof(*s));
 
     assert_non_null(s);
-    bufpool_init(&s->bp, BUF_MIN_SIZE, 8);
-    msgcache_init(&s->mc, 8);
-    s->env.pr = &proto_redis;
-    s->env.max_request = UINT64_MAX;
-    s->env.mc = &s->mc;
-    reader_init(&s->rd);
-    reader_req_start(&s->rd, &s->env);
-    s->ps.id = 1;
-    s->ps.authed = true;
-    s->ctx.bp = &s->bp;
-    s->ctx.mc = &s->mc;
-    s->ctx.sess = &s->ps;
-    s->step = 3;
+    redis_client_init(&s->c, 1, 3);
     *state = s;
     return 0;
 }
@@ -65,21 +48,9 @@ sess_teardown(void **state)
 {
     struct sess *s = *state;
 
-    reader_release(&s->rd, &s->mc);
-    proto_session_clear(&s->ps);
-    assert_int_equal(s->mc.nlive, 0);
-    msgcache_destroy(&s->mc);
-    bufpool_destroy(&s->bp);
-    assert_int_equal(s->bp.nlive, 0);
+    redis_client_release(&s->c);
     free(s);
     return 0;
-}
-
-static struct msg *
-no_reply(void *arg)
-{
-    (void)arg;
-    return NULL;
 }
 
 static int
@@ -89,7 +60,7 @@ on_request(void *arg, struct msg *m)
     struct plan_seen *p = &s->last;
     size_t n = 0;
 
-    assert_int_equal(proto_redis.req_plan(m, &s->rd.ps, &s->ctx), KM_OK);
+    assert_int_equal(proto_redis.req_plan(m, &s->c.rd.ps, &s->c.ctx), KM_OK);
     memset(p, 0, sizeof(*p));
     p->plan = m->plan;
     p->sop = m->sop;
@@ -108,53 +79,21 @@ on_request(void *arg, struct msg *m)
         memmove(p->err, p->err + 1, n - 3);
         p->err[n - 3] = '\0';
     }
-    msg_put(&s->mc, m);
+    msg_put(&s->c.mc, m);
     return KM_OK;
 }
 
-static int
-on_bad(void *arg, const char *why, bool recoverable)
-{
-    (void)arg;
-    (void)recoverable;
-    fail_msg("bad request: %s", why);
-    return KM_ERROR;
-}
-
-static const struct reader_ops ops = { no_reply, on_request, on_bad };
+static const struct reader_ops ops = { redis_client_no_reply, on_request, redis_client_bad };
 
 /* Send the request of words ... (NULL-terminated); its plan is s->last. */
 static const struct plan_seen *
 call(struct sess *s, ...)
 {
-    char req[4096];
-    size_t n = 0, argc = 0;
-    const char *argv[32];
     va_list ap;
 
     va_start(ap, s);
-    while ((argv[argc] = va_arg(ap, const char *)) != NULL)
-        argc++;
+    redis_client_vsend(&s->c, &ops, s, ap);
     va_end(ap);
-    n += (size_t)snprintf(req + n, sizeof(req) - n, "*%zu\r\n", argc);
-    for (size_t i = 0; i < argc; i++) {
-        size_t len = strlen(argv[i]);
-        n += (size_t)snprintf(req + n, sizeof(req) - n, "$%zu\r\n", len);
-        assert_true(n + len + 2 < sizeof(req));
-        memcpy(req + n, argv[i], len);
-        memcpy(req + n + len, "\r\n", 2);
-        n += len + 2;
-    }
-    for (size_t off = 0; off < n;) {
-        size_t room;
-        uint8_t *p = chain_space(&s->rd.in, &s->bp, &room);
-        assert_non_null(p);
-        size_t k = KM_MIN(KM_MIN(s->step, room), n - off);
-        memcpy(p, req + off, k);
-        chain_commit(&s->rd.in, k);
-        off += k;
-        assert_int_equal(reader_parse(&s->rd, &s->env, true, &ops, s), KM_OK);
-    }
     return &s->last;
 }
 
@@ -232,11 +171,11 @@ test_xread_block(void **state)
     assert_true(p->in_multi);
     assert_false(p->blocking);
     call(s, "DISCARD", NULL);
-    assert_false(s->ps.multi);
+    assert_false(s->c.ps.multi);
     /* an internal request (no session) is never blocking */
-    s->ctx.sess = NULL;
+    s->c.ctx.sess = NULL;
     assert_keys(call(s, "XREAD", "BLOCK", "0", "STREAMS", "a", "$", NULL), 4, 4, false);
-    s->ctx.sess = &s->ps;
+    s->c.ctx.sess = &s->c.ps;
 }
 
 static void
@@ -282,7 +221,7 @@ test_xread_refused(void **state)
     /* refused inside MULTI: the transaction is marked, as Redis marks it */
     call(s, "MULTI", NULL);
     call(s, "XREAD", "STREAMS", "a", NULL);
-    assert_true(s->ps.multi_bad);
+    assert_true(s->c.ps.multi_bad);
     call(s, "DISCARD", NULL);
 }
 
@@ -306,9 +245,9 @@ test_wait_plan(void **state)
     assert_int_equal(p->plan, PLAN_SESSION);
     assert_int_equal(p->sop, SOP_KEYLESS);
     assert_false(p->blocking);
-    assert_false(s->ps.multi_bad);
+    assert_false(s->c.ps.multi_bad);
     call(s, "EXEC", NULL);
-    assert_false(s->ps.multi);
+    assert_false(s->c.ps.multi);
 }
 
 /* The same requests read a byte at a time, and all at once. */
@@ -318,7 +257,7 @@ test_read_sizes(void **state)
     struct sess *s = *state;
 
     for (size_t step = 1; step <= 4096; step *= 64) {
-        s->step = step;
+        s->c.step = step;
         assert_keys(call(s, "XREAD", "COUNT", "1", "BLOCK", "0", "STREAMS", "a", "b", "$", "$",
                          NULL), 6, 7, true);
         assert_refused(call(s, "XREAD", "BLOCK", "-1", "STREAMS", "a", "0", NULL),
