@@ -12,6 +12,9 @@ for every table entry:
   * resp_cmd_keys() on a sample request names exactly the keys COMMAND GETKEYS names;
   * for numkeys commands, the error text resp_cmd_keys() gives for numkeys x, -1, 0 and
     too many equals the error Redis replies to the same request;
+  * for XREAD and XREADGROUP (policy STREAMS, planned by src/proto/redis_stream.c from the
+    words themselves), that Redis's key spec is the rule the planner follows: the first
+    half of the words after the STREAMS keyword, and COMMAND GETKEYS agrees on a sample;
 and that every keyed Redis command of the data-type groups is either in the table or in
 the deliberately-absent list below. Exits non-zero on any difference.
 """
@@ -27,11 +30,11 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# Keyed data commands keymux does not proxy, on purpose (streams' blocking reads, multi-db,
-# debugging).
+# Keyed data commands keymux does not proxy, on purpose (multi-db, debugging).
 ABSENT = {
-    "xread", "xreadgroup", "migrate", "move", "object", "pfdebug", "pfselftest",
+    "migrate", "move", "object", "pfdebug", "pfselftest",
 }
+POLICY_STREAMS = 9   # enum resp_policy: RESP_P_STREAMS
 DATA_GROUPS = {"string", "bitmap", "generic", "geo", "hash", "hyperloglog", "list", "set",
                "sorted-set", "stream", "scripting"}
 
@@ -150,6 +153,27 @@ def parse_numkeys(s):
     return v if -2**63 <= v < 2**63 else None
 
 
+def streams_rule_ok(info):
+    """Whether Redis's key spec is: after the STREAMS keyword, the first half of the rest."""
+    specs = info[8]
+    if len(specs) != 1:
+        return False
+    d = dict(zip(specs[0][0::2], specs[0][1::2]))
+    bs = dict(zip(d["begin_search"][0::2], d["begin_search"][1::2]))
+    fk = dict(zip(d["find_keys"][0::2], d["find_keys"][1::2]))
+    bspec = dict(zip(bs["spec"][0::2], bs["spec"][1::2]))
+    fspec = dict(zip(fk["spec"][0::2], fk["spec"][1::2]))
+    return (bs["type"] == "keyword" and bspec["keyword"] == "STREAMS" and fk["type"] == "range"
+            and (fspec["lastkey"], fspec["keystep"], fspec["limit"]) == (-1, 1, 2))
+
+
+def streams_sample(name):
+    """An XREAD/XREADGROUP request with every option, and the keys the planner takes."""
+    head = [name] + (["GROUP", "g", "c"] if name == "xreadgroup" else [])
+    words = head + ["COUNT", "1", "BLOCK", "0", "STREAMS", "k1", "k2", "k3", "0", "0", "0"]
+    return words, ["k1", "k2", "k3"]
+
+
 def sample(name, c, nk):
     """A request for COMMAND GETKEYS, and for numkeys commands with numkeys word nk."""
     if name == "xgroup":
@@ -249,7 +273,14 @@ def main():
                     name, c.first_key, c.last_key, c.step, first, last, step))
 
             # keys of a sample request, against COMMAND GETKEYS
-            if c.policy in (5, 6, 9) or (c.policy == 7 and c.first_key == 0):   # LOCAL, KEYSPACE, PUBSUB, keyless SESSION
+            if c.policy in (5, 6, 10) or (c.policy == 7 and c.first_key == 0):   # LOCAL, KEYSPACE, PUBSUB, keyless SESSION
+                continue
+            if c.policy == POLICY_STREAMS:
+                words, mine = streams_sample(name)
+                theirs = r.cmd("COMMAND", "GETKEYS", *words)
+                if not streams_rule_ok(info) or mine != theirs:
+                    bad.append("%s: key spec %r, keys of %r: keymux %r, redis %r" % (
+                        name, info[8], words, mine, theirs))
                 continue
             words = sample(name, c, "2")
             nk = parse_numkeys(words[c.numkeys_at]) if c.numkeys_at else 0

@@ -64,7 +64,9 @@ enum session_op {
     SOP_DISCARD,             /* drop it (+OK) */
     SOP_WATCH,               /* watch the keys (one server: it becomes the pinned one) */
     SOP_UNWATCH,             /* outside a transaction */
-    SOP_KEYLESS,             /* queued in a transaction, no key (PING, ECHO, UNWATCH) */
+    SOP_KEYLESS,             /* queued in a transaction, no key (PING, ECHO, UNWATCH, WAIT) */
+    SOP_WAIT,                /* WAIT outside a transaction: on the client's pinned
+                                connection, which carries its writes (blocking) */
     SOP_SUBSCRIBE,           /* PLAN_PUBSUB: the channels or patterns are the arguments */
     SOP_PSUBSCRIBE,
     SOP_UNSUBSCRIBE,

@@ -5,6 +5,7 @@
 #include "proto/redis_local.h"
 #include "proto/redis_pubsub.h"
 #include "proto/redis_session.h"
+#include "proto/redis_stream.h"
 #include "proto/resp.h"
 #include "proto/resp_cmd.h"
 
@@ -129,6 +130,8 @@ plan_request(struct msg *m, const struct proto_ctx *ctx, const struct resp_cmd *
             return redis_session_local(m, c, ctx);
         return redis_keyspace_plan(m, c, ctx);
     }
+    if (c->policy == RESP_P_STREAMS)
+        return redis_stream_plan(m, c, ctx);
 
     if (c->numkeys_at > 0 && c->numkeys_at < m->ntok) {
         if (msg_tok_int(&m->tok[c->numkeys_at], &numkeys) != KM_OK)

@@ -540,8 +540,8 @@ redis_lower_name(const struct resp_cmd *c, char *dst)
 /*
  * One entry of COMMAND / COMMAND INFO in Redis 7's shape: name, arity, flags, first key,
  * last key, step, ACL categories, tips, key specs, subcommands. keymux's table has no
- * flags but movablekeys (the numkeys commands) and none of the last four: they are empty
- * arrays, which parsers accept.
+ * flags but movablekeys (the numkeys commands, XREAD and XREADGROUP) and none of the last
+ * four: they are empty arrays, which parsers accept.
  */
 static void
 rb_command_info(struct rb *b, const struct resp_cmd *c)
@@ -552,7 +552,7 @@ rb_command_info(struct rb *b, const struct resp_cmd *c)
     rb_head(b, '*', 10);
     rb_bulk(b, lname, redis_lower_name(c, lname));
     rb_int(b, c->arity);
-    if (c->numkeys_at != 0)
+    if (c->numkeys_at != 0 || c->policy == RESP_P_STREAMS)
         rb_add(b, "*1\r\n+movablekeys\r\n", 18);
     else
         rb_add(b, "*0\r\n", 4);
@@ -589,6 +589,9 @@ policy_summary(uint8_t policy)
     case RESP_P_PUBSUB:
         return "Pub/sub: a channel lives on the server its name maps to, a pattern on every "
                "server";
+    case RESP_P_STREAMS:
+        return "Forwarded when the keys after STREAMS map to one server, else refused with "
+               "CROSSSLOT; with BLOCK, on a server connection of the client's own";
     default:
         return "Answered by keymux itself";
     }

@@ -6,6 +6,7 @@
  * transaction (a nested MULTI, WATCH inside MULTI, EXEC or DISCARD without MULTI) is
  * refused here with Redis 7.0's text; what Redis refuses while queueing (an unknown
  * command, a wrong word count) marks the transaction, and its EXEC answers EXECABORT.
+ * WAIT belongs here too: what it counts (the writes of its connection) is the session's.
  * Pure: no sockets, no globals.
  */
 #include "proto/redis_session.h"
@@ -73,6 +74,18 @@ redis_session_plan(struct msg *m, const struct resp_cmd *c, const struct proto_c
         } else {
             s->watching = 0;
             m->sop = SOP_UNWATCH;
+        }
+        break;
+    case RESP_CMD_WAIT:
+        if (s->multi) {
+            /* queued: inside EXEC Redis answers at once with the replicas that have
+             * the transaction's writes so far, blocking no one */
+            m->sop = SOP_KEYLESS;
+        } else {
+            /* it waits for the replicas to acknowledge the writes made on its own
+             * connection: only the client's pinned one has writes of the client alone */
+            m->sop = SOP_WAIT;
+            m->blocking = true;
         }
         break;
     default:

@@ -8,8 +8,9 @@
 #include "proto/resp_cmd.h"
 
 /*
- * A command of policy SESSION (MULTI EXEC DISCARD WATCH UNWATCH) whose word count passed
- * its arity: m becomes PLAN_SESSION with its m->sop, and ctx->sess follows it, or, where
+ * A command of policy SESSION (MULTI EXEC DISCARD WATCH UNWATCH WAIT) whose word count
+ * passed its arity: m becomes PLAN_SESSION with its m->sop, and ctx->sess follows it (WAIT
+ * outside a transaction: SOP_WAIT, blocking; inside: queued, SOP_KEYLESS), or, where
  * Redis refuses it (EXEC without MULTI, WATCH inside MULTI, ...), an error reply with
  * Redis's text. Without a session (an internal request) it is refused. KM_OK or KM_ERROR
  * (out of memory).

@@ -17,9 +17,12 @@ enum resp_policy {
     RESP_P_KEYSPACE,  /* no key, about the whole keyspace (redis_keyspace.c): SCAN walks the
                          servers one by one, DBSIZE and FLUSHALL/FLUSHDB go to every server,
                          KEYS is refused */
-    RESP_P_SESSION,   /* MULTI EXEC DISCARD WATCH UNWATCH: the client's session on a pinned
-                         server connection (redis_session.c) */
+    RESP_P_SESSION,   /* MULTI EXEC DISCARD WATCH UNWATCH WAIT: the client's session on a
+                         pinned server connection (redis_session.c) */
     RESP_P_BLOCK,     /* a blocking command: keys on one server, run on a pinned connection */
+    RESP_P_STREAMS,   /* XREAD XREADGROUP: the keys are the first half of the words after
+                         the STREAMS option, all on one server; with a BLOCK option, a
+                         blocking command (redis_stream.c) */
     RESP_P_PUBSUB,    /* SUBSCRIBE PSUBSCRIBE UNSUBSCRIBE PUNSUBSCRIBE PUBLISH (redis_pubsub.c):
                          a channel routes like a key, a pattern goes to every server */
 };

@@ -11,10 +11,17 @@
  *                     a good one: EXEC on the pinned connection, Redis's reply as it is
  *
  * WATCH fixes the server at once (its keys on one server) and MULTI then goes there.
- * A blocking command (BLPOP, BRPOP, BLMOVE, BZPOPMIN, ...) takes a pinned connection for
- * itself, so it blocks no other client, and the pool timeout does not cut it short.
+ * A blocking command (BLPOP, BRPOP, BLMOVE, BZPOPMIN, ..., XREAD and XREADGROUP with
+ * BLOCK) takes a pinned connection for itself, so it blocks no other client, and the pool
+ * timeout does not cut it short.
  * While a client holds a pinned connection, its requests for that server go on it (the
  * server sees them in the client's order); for other servers they use the shared ones.
+ *
+ * WAIT counts the replicas that acknowledged the writes of its own connection. A shared
+ * connection carries the writes of every client, and a fresh one none, so WAIT is served
+ * only on a pinned connection (the client's WATCH): there it waits for the client's own
+ * writes to that server, as a blocking command. A client without one gets an error.
+ * Inside MULTI it is queued like PING (Redis answers it in EXEC without blocking).
  *
  * The connection goes back to the idle cache when its last reply is in and the session
  * is over (no transaction, no WATCH): the server holds no state of the client then, so
@@ -43,6 +50,9 @@
 #define IDLE_MAX 4
 
 #define TEXT_LOST "the transaction's server connection was lost; EXEC will abort it"
+#define TEXT_WAIT "WAIT through keymux counts the writes of a session: WATCH a key first, " \
+                  "then the writes to that key's server and WAIT go on this client's own " \
+                  "server connection"
 
 static const char multi_cmd[] = "*1\r\n$5\r\nMULTI\r\n";
 static const char discard_cmd[] = "*1\r\n$7\r\nDISCARD\r\n";
@@ -414,6 +424,21 @@ session_op(struct client *cl, struct msg *m)
     }
 }
 
+/* WAIT outside a transaction: on the pinned connection, which carries the writes the
+ * client made to its server since it took it; with none, nothing of the client's own is
+ * there to count. */
+static void
+session_wait(struct client *cl, struct msg *m)
+{
+    struct upstream *u = cl->pin != NULL ? cl->pin->u : NULL;
+
+    if (u == NULL) {
+        forward_reply_error(cl, m, NULL, TEXT_WAIT);
+        return;
+    }
+    forward_send_on(conn_worker(&cl->c), conn_wpool(&cl->c), m, u);
+}
+
 void
 session_forward(struct client *cl, struct msg *m)
 {
@@ -423,7 +448,9 @@ session_forward(struct client *cl, struct msg *m)
     char why[256];
     int idx;
 
-    if (m->plan == PLAN_SESSION) {
+    if (m->plan == PLAN_SESSION && m->sop == SOP_WAIT) {
+        session_wait(cl, m);
+    } else if (m->plan == PLAN_SESSION) {
         session_op(cl, m);
     } else if (m->in_multi) {
         idx = forward_keys_server(wp, m);

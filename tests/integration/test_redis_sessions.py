@@ -18,66 +18,20 @@ import pytest
 import redis
 
 from helpers import RespConn, encode, wait_for
+from sessfix import (blocked_clients, emptied, keys_on, raw_exchange, same_through_both,
+                     start_pool)
 
 TIMEOUT_MS = 400
 
 
 @pytest.fixture(scope="module")
 def sess(module_redis_factory, module_proxy_factory):
-    backends = module_redis_factory(3)
-    direct = module_redis_factory(1)[0]
-    proxy = module_proxy_factory(backends, label="sess", timeout=TIMEOUT_MS)
-    return proxy, backends, direct
+    return start_pool(module_redis_factory, module_proxy_factory, "sess", timeout=TIMEOUT_MS)
 
 
 @pytest.fixture
 def clean(sess):
-    proxy, backends, direct = sess
-    for b in backends + [direct]:
-        b.flushall()
-    return proxy, backends, direct
-
-
-def server_of(proxy, backends, key):
-    """Index of the backend key lands on (written through the proxy, then removed)."""
-    with proxy.client() as c:
-        assert c.call("SET", key, "probe") == b"OK"
-    found = [i for i, b in enumerate(backends) if b.redis().exists(key)]
-    with proxy.client() as c:
-        c.call("DEL", key)
-    assert len(found) == 1, found
-    return found[0]
-
-
-def keys_on(proxy, backends, want, n, prefix="k"):
-    """n keys that land on backend want."""
-    out, i = [], 0
-    while len(out) < n:
-        k = "%d:%s" % (i, prefix)
-        if server_of(proxy, backends, k) == want:
-            out.append(k)
-        i += 1
-        assert i < 2000
-    return out
-
-
-def raw_exchange(port, cmds, timeout=5.0):
-    """Send cmds (lists of words) in one write; return the replies' exact bytes, read
-    until every reply is in (counted with a RESP reader)."""
-    c = RespConn(port, timeout=timeout)
-    try:
-        c.send_raw(b"".join(encode(*w) for w in cmds))
-        return [c.read_raw() for _ in cmds]
-    finally:
-        c.close()
-
-
-def same_through_both(proxy, direct, cmds):
-    got = raw_exchange(proxy.port, cmds)
-    want = raw_exchange(direct.port, cmds)
-    assert got == want, "\n".join("%r: proxy %r, redis %r" % (c, g, w)
-                                  for c, g, w in zip(cmds, got, want) if g != w)
-    return got
+    return emptied(sess)
 
 
 # ---------------------------------------------------------------------------
@@ -278,10 +232,6 @@ def test_blocking_keys_on_two_servers(clean):
     b = keys_on(proxy, backends, 1, 1, "b")[0]
     got = raw_exchange(proxy.port, [["BLPOP", a, b, "1"]])
     assert got[0].startswith(b"-CROSSSLOT ")
-
-
-def blocked_clients(r):
-    return r.info("clients")["blocked_clients"]
 
 
 def test_client_leaving_while_blocked_releases(clean):

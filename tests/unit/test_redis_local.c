@@ -11,11 +11,11 @@
 #include "core/common.h"
 #include "proto/reader.h"
 #include "proto/redis_local.h"
+#include "redis_client.h"
 
 /*
- * The session plays one client: its requests are read into a reader (512-byte segments,
- * reads of `step` bytes, so names and arguments cross segment ends), and each complete
- * request is planned at once with proto_redis.req_plan, as the proxy's client does. The
+ * The session plays one client (redis_client.h): each complete request is planned at once
+ * with proto_redis.req_plan, as the proxy's client does. The
  * replies of local plans are gathered in order into `out`; forwarded ones are noted as
  * "<fwd>" (their plan is checked, nothing is sent anywhere). Expected bytes were read
  * from redis-server 7.0.15 where Redis has the command (HELLO, CLIENT, COMMAND INFO) and
@@ -23,16 +23,10 @@
  */
 
 struct sess {
-    struct bufpool bp;
-    struct msgcache mc;
-    struct reader_env env;
-    struct reader rd;
-    struct proto_session ps;
-    struct proto_ctx ctx;
+    struct redis_client c;    /* its bp, mc, reader, session and ctx */
     struct proto_self self;   /* what self_fn reports, when ctx.self is set */
     char out[65536];
     size_t nout;
-    size_t step;
     uint32_t nplans;
     uint8_t plans[64];        /* plan of each request, in order */
 };
@@ -49,19 +43,7 @@ sess_setup(void **state)
     struct sess *s = calloc(1, sizeof(*s));
 
     assert_non_null(s);
-    bufpool_init(&s->bp, BUF_MIN_SIZE, 8);
-    msgcache_init(&s->mc, 8);
-    s->env.pr = &proto_redis;
-    s->env.max_request = UINT64_MAX;
-    s->env.mc = &s->mc;
-    reader_init(&s->rd);
-    reader_req_start(&s->rd, &s->env);
-    s->ps.id = 42;
-    s->ps.authed = true;
-    s->ctx.bp = &s->bp;
-    s->ctx.mc = &s->mc;
-    s->ctx.sess = &s->ps;
-    s->step = 7;
+    redis_client_init(&s->c, 42, 7);
     *state = s;
     return 0;
 }
@@ -71,22 +53,9 @@ sess_teardown(void **state)
 {
     struct sess *s = *state;
 
-    reader_release(&s->rd, &s->mc);
-    proto_session_clear(&s->ps);
-    assert_null(s->ps.name);
-    assert_int_equal(s->mc.nlive, 0);
-    msgcache_destroy(&s->mc);
-    bufpool_destroy(&s->bp);
-    assert_int_equal(s->bp.nlive, 0);
+    redis_client_release(&s->c);
     free(s);
     return 0;
-}
-
-static struct msg *
-no_reply(void *arg)
-{
-    (void)arg;
-    return NULL;
 }
 
 /* A request: plan it, keep its reply's bytes (or "<fwd>"), give the message back. */
@@ -95,7 +64,7 @@ on_request(void *arg, struct msg *m)
 {
     struct sess *s = arg;
 
-    assert_int_equal(proto_redis.req_plan(m, &s->rd.ps, &s->ctx), KM_OK);
+    assert_int_equal(proto_redis.req_plan(m, &s->c.rd.ps, &s->c.ctx), KM_OK);
     assert_true(s->nplans < KM_ARRAY_LEN(s->plans));
     s->plans[s->nplans++] = m->plan;
     if (m->plan == PLAN_LOCAL || m->plan == PLAN_ERROR) {
@@ -121,66 +90,23 @@ on_request(void *arg, struct msg *m)
         memcpy(s->out + s->nout, m->in_multi ? "<queued>" : "<fwd>", m->in_multi ? 8 : 5);
         s->nout += m->in_multi ? 8 : 5;
     }
-    msg_put(&s->mc, m);
+    msg_put(&s->c.mc, m);
     return KM_OK;
 }
 
-static int
-on_bad(void *arg, const char *why, bool recoverable)
-{
-    (void)arg;
-    (void)recoverable;
-    fail_msg("bad request: %s", why);
-    return KM_ERROR;
-}
-
-static const struct reader_ops ops = { no_reply, on_request, on_bad };
-
-/* One request in RESP from its words (NULL-terminated), appended to buf at *n. */
-static void
-put_cmd(char *buf, size_t cap, size_t *n, const char *const *argv)
-{
-    size_t argc = 0;
-
-    while (argv[argc] != NULL)
-        argc++;
-    *n += (size_t)snprintf(buf + *n, cap - *n, "*%zu\r\n", argc);
-    for (size_t i = 0; i < argc; i++) {
-        size_t len = strlen(argv[i]);
-        *n += (size_t)snprintf(buf + *n, cap - *n, "$%zu\r\n", len);
-        assert_true(*n + len + 2 < cap);
-        memcpy(buf + *n, argv[i], len);
-        *n += len;
-        memcpy(buf + *n, "\r\n", 2);
-        *n += 2;
-    }
-}
+static const struct reader_ops ops = { redis_client_no_reply, on_request, redis_client_bad };
 
 /* Send the request of words ... (NULL-terminated); returns the replies so far from the
  * start of this call, NUL-terminated (valid until the next call). */
 static const char *
 call(struct sess *s, ...)
 {
-    const char *argv[16];
-    size_t argc = 0, n = 0, from = s->nout;
-    char req[4096];
+    size_t from = s->nout;
     va_list ap;
 
     va_start(ap, s);
-    while ((argv[argc] = va_arg(ap, const char *)) != NULL)
-        argc++;
+    redis_client_vsend(&s->c, &ops, s, ap);
     va_end(ap);
-    put_cmd(req, sizeof(req), &n, argv);
-    for (size_t off = 0; off < n;) {
-        size_t room;
-        uint8_t *p = chain_space(&s->rd.in, &s->bp, &room);
-        assert_non_null(p);
-        size_t k = KM_MIN(KM_MIN(s->step, room), n - off);
-        memcpy(p, req + off, k);
-        chain_commit(&s->rd.in, k);
-        off += k;
-        assert_int_equal(reader_parse(&s->rd, &s->env, true, &ops, s), KM_OK);
-    }
     s->out[s->nout] = '\0';
     return s->out + from;
 }
@@ -217,11 +143,11 @@ test_hello(void **state)
                         "-ERR Syntax error in HELLO option 'X??+OK ?q?'\r\n");
     assert_string_equal(call(s, "HELLO", "2", "SETNAME", "a b", NULL),
                         "-ERR Client names cannot contain spaces, newlines or special characters.\r\n");
-    assert_null(s->ps.name);
+    assert_null(s->c.ps.name);
     /* no redis_auth: the default user takes any password, another user none */
     assert_string_equal(call(s, "HELLO", "2", "AUTH", "default", "any", "SETNAME", "app1", NULL),
                         HELLO_REPLY("42"));
-    assert_string_equal(s->ps.name, "app1");
+    assert_string_equal(s->c.ps.name, "app1");
     assert_string_equal(call(s, "HELLO", "2", "AUTH", "bob", "any", NULL),
                         "-WRONGPASS invalid username-password pair or user is disabled.\r\n");
 }
@@ -231,27 +157,27 @@ test_hello_auth(void **state)
 {
     struct sess *s = *state;
 
-    s->ctx.auth = "s3cret";
-    s->ps.authed = false;
+    s->c.ctx.auth = "s3cret";
+    s->c.ps.authed = false;
     assert_string_equal(call(s, "HELLO", NULL), NOAUTH_HELLO);
     assert_string_equal(call(s, "HELLO", "2", "SETNAME", "n", NULL), NOAUTH_HELLO);
-    assert_null(s->ps.name);
+    assert_null(s->c.ps.name);
     /* the version is checked before authentication, as in Redis */
     assert_string_equal(call(s, "HELLO", "3", NULL), "-NOPROTO unsupported protocol version\r\n");
     assert_string_equal(call(s, "HELLO", "2", "AUTH", "default", "bad", NULL),
                         "-WRONGPASS invalid username-password pair or user is disabled.\r\n");
     assert_string_equal(call(s, "HELLO", "2", "AUTH", "bob", "s3cret", NULL),
                         "-WRONGPASS invalid username-password pair or user is disabled.\r\n");
-    assert_false(s->ps.authed);
+    assert_false(s->c.ps.authed);
     assert_string_equal(call(s, "CLIENT", "ID", NULL), "-NOAUTH Authentication required.\r\n");
     assert_string_equal(call(s, "HELLO", "2", "AUTH", "default", "s3cret", "SETNAME", "nm", NULL),
                         HELLO_REPLY("42"));
-    assert_true(s->ps.authed);
+    assert_true(s->c.ps.authed);
     assert_string_equal(call(s, "CLIENT", "GETNAME", NULL), "$2\r\nnm\r\n");
     assert_string_equal(call(s, "GET", "k", NULL), "<fwd>");
     /* a failed HELLO AUTH leaves an authenticated client authenticated, as in Redis */
     call(s, "HELLO", "2", "AUTH", "default", "bad", NULL);
-    assert_true(s->ps.authed);
+    assert_true(s->c.ps.authed);
 }
 
 static void
@@ -270,20 +196,20 @@ test_client(void **state)
          *v; v++)
         assert_string_equal(call(s, "CLIENT", "SETNAME", *v, NULL),
                             "-ERR Client names cannot contain spaces, newlines or special characters.\r\n");
-    assert_string_equal(s->ps.name, "web-1");
+    assert_string_equal(s->c.ps.name, "web-1");
     /* the longest name kept, and one byte more refused */
     memset(name, 'n', REDIS_NAME_MAX);
     name[REDIS_NAME_MAX] = '\0';
     assert_string_equal(call(s, "CLIENT", "SETNAME", name, NULL), "+OK\r\n");
-    assert_string_equal(s->ps.name, name);
+    assert_string_equal(s->c.ps.name, name);
     name[REDIS_NAME_MAX] = 'n';
     name[REDIS_NAME_MAX + 1] = '\0';
     assert_string_equal(call(s, "CLIENT", "SETNAME", name, NULL),
                         "-ERR Client name too long: the proxy keeps names of at most 256 bytes\r\n");
-    assert_int_equal(strlen(s->ps.name), REDIS_NAME_MAX);
+    assert_int_equal(strlen(s->c.ps.name), REDIS_NAME_MAX);
     /* an empty name clears it */
     assert_string_equal(call(s, "CLIENT", "SETNAME", "", NULL), "+OK\r\n");
-    assert_null(s->ps.name);
+    assert_null(s->c.ps.name);
     assert_string_equal(call(s, "CLIENT", "GETNAME", NULL), "$-1\r\n");
 
     assert_string_equal(call(s, "CLIENT", "SETINFO", "LIB-NAME", "redis-py", NULL), "+OK\r\n");
@@ -324,7 +250,7 @@ test_select_readonly(void **state)
                         "chosen by redis_db\r\n");
     assert_string_equal(call(s, "SELECT", "x", NULL), "-ERR value is not an integer or out of range\r\n");
     assert_string_equal(call(s, "SELECT", "00", NULL), "-ERR value is not an integer or out of range\r\n");
-    s->ctx.db = 3;
+    s->c.ctx.db = 3;
     assert_string_equal(call(s, "SELECT", "3", NULL), "+OK\r\n");
     assert_string_equal(call(s, "SELECT", "0", NULL), "+OK\r\n");
     assert_string_equal(call(s, "SELECT", "1", NULL),
@@ -357,10 +283,10 @@ test_transaction_plans(void **state)
     assert_string_equal(call(s, "DISCARD", NULL), "-ERR DISCARD without MULTI\r\n");
     assert_string_equal(call(s, "UNWATCH", NULL), S(6));
     assert_string_equal(call(s, "WATCH", "a", "b", NULL), S(5));
-    assert_true(s->ps.watching);
+    assert_true(s->c.ps.watching);
     assert_string_equal(call(s, "MULTI", NULL), S(1));
-    assert_true(s->ps.multi);
-    assert_false(s->ps.multi_bad);
+    assert_true(s->c.ps.multi);
+    assert_false(s->c.ps.multi_bad);
     /* queued: keyed commands (a split one too), PING, ECHO, UNWATCH */
     assert_string_equal(call(s, "SET", "k", "1", NULL), "<queued>");
     assert_string_equal(call(s, "MGET", "a", "b", NULL), "<queued>");
@@ -370,10 +296,10 @@ test_transaction_plans(void **state)
     /* refused without marking the transaction, as Redis does */
     assert_string_equal(call(s, "MULTI", NULL), "-ERR MULTI calls can not be nested\r\n");
     assert_string_equal(call(s, "WATCH", "k", NULL), "-ERR WATCH inside MULTI is not allowed\r\n");
-    assert_false(s->ps.multi_bad);
+    assert_false(s->c.ps.multi_bad);
     assert_string_equal(call(s, "EXEC", NULL), S(2));
-    assert_false(s->ps.multi);
-    assert_false(s->ps.watching);
+    assert_false(s->c.ps.multi);
+    assert_false(s->c.ps.watching);
     assert_string_equal(call(s, "GET", "k", NULL), "<fwd>");
 
     /* what marks it: an unknown command, a wrong word count, a local command */
@@ -383,15 +309,15 @@ test_transaction_plans(void **state)
         assert_string_equal(call(s, "MULTI", NULL), S(1));
         const char *r = call(s, bad[i][0], bad[i][1], bad[i][2], NULL);
         assert_true(r[0] == '-');
-        assert_true(s->ps.multi_bad);
+        assert_true(s->c.ps.multi_bad);
         assert_string_equal(call(s, "SET", "k", "1", NULL), "<queued>");
         assert_string_equal(call(s, "EXEC", NULL), S(3) EXECABORT);
-        assert_false(s->ps.multi);
-        assert_false(s->ps.multi_bad);
+        assert_false(s->c.ps.multi);
+        assert_false(s->c.ps.multi_bad);
     }
     assert_string_equal(call(s, "MULTI", NULL), S(1));
     assert_string_equal(call(s, "discard", NULL), S(4));
-    assert_false(s->ps.multi);
+    assert_false(s->c.ps.multi);
 
     /* QUIT still closes inside; a blocking command is not blocking inside */
     call(s, "MULTI", NULL);
@@ -519,8 +445,8 @@ test_info(void **state)
                                    .pool_clients = 5, .workers = 1, .nservers = 4, .nlive = 3,
                                    .pool = "alpha beta\r\n", .config_gen = 3, .reloads = 2,
                                    .reload_failures = 1 };
-    s->ctx.self = self_fn;
-    s->ctx.self_arg = s;
+    s->c.ctx.self = self_fn;
+    s->c.ctx.self_arg = s;
     info_text(call(s, "INFO", NULL), t, sizeof(t));
     assert_non_null(strstr(t, "# Server\r\nredis_version:7.0.0\r\n"));
     assert_non_null(strstr(t, "\r\nprocess_id:4242\r\nuptime_in_seconds:259205\r\nuptime_in_days:3\r\n"));
@@ -547,7 +473,7 @@ test_read_sizes(void **state)
     char first[2048];
 
     for (size_t i = 0; i < 5; i++) {
-        s->step = (size_t[]){ 1, 2, 3, 5, 700 }[i];
+        s->c.step = (size_t[]){ 1, 2, 3, 5, 700 }[i];
         s->nout = 0;
         call(s, "CLIENT", "SETNAME", "a-rather-long-client-name-0123456789", NULL);
         call(s, "HELLO", "2", "SETNAME", "n2", NULL);
