@@ -26,7 +26,7 @@ sources() {
     case "$1" in
     fuzz_resp_req|fuzz_resp_rsp) echo "src/proto/resp.c" ;;
     fuzz_mc_req|fuzz_mc_rsp)     echo "src/proto/mc.c src/core/common.c" ;;
-    fuzz_redis_msg)              echo "src/proto/redis.c src/proto/redis_keyspace.c src/proto/redis_local.c src/proto/resp.c src/proto/resp_cmd.c
+    fuzz_redis_msg)              echo "src/proto/redis.c src/proto/redis_keyspace.c src/proto/redis_local.c src/proto/redis_pubsub.c src/proto/redis_session.c src/proto/redis_stream.c src/proto/resp.c src/proto/resp_cmd.c
                                        src/proto/msg.c src/proto/proto.c src/proto/reader.c src/core/buf.c
                                        src/core/common.c" ;;
     fuzz_mc_msg)                 echo "src/proto/memcache.c src/proto/memcache_admin.c src/proto/mc.c
