@@ -17,6 +17,16 @@ km_name_index(const char *const *names, int n, const char *name, size_t len)
     return -1;
 }
 
+uint64_t
+km_fnv1a64(const uint8_t *p, size_t n)
+{
+    uint64_t h = 14695981039346656037ull;
+
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+}
+
 size_t
 km_u64_dec(char *dst, uint64_t v)
 {

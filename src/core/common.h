@@ -26,6 +26,10 @@ int km_name_index(const char *const *names, int n, const char *name, size_t len)
  * path's number formatting, where snprintf's parsing of a format costs more than the work. */
 size_t km_u64_dec(char *dst, uint64_t v);
 
+/* 64-bit FNV-1a of p[0..n): a quick, well-spread hash for the proxy's own tables (not a
+ * placement hash: those are route/hash.c's, as twemproxy computes them). */
+uint64_t km_fnv1a64(const uint8_t *p, size_t n);
+
 /* s[0..n) as an unsigned decimal: digits only (leading zeros allowed), at least one, within
  * 64 bits. False, *v untouched, for anything else. */
 bool km_u64_parse(const char *s, size_t n, uint64_t *v);

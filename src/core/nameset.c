@@ -1,19 +1,17 @@
 /* src/core/nameset.c: a set of byte strings with linear probing and backward-shift removal. */
 #include "core/nameset.h"
 
+#include "core/common.h"
+
 #include <stdlib.h>
 #include <string.h>
 
-/* FNV-1a, 64-bit; never 0 (0 marks an empty slot). */
+/* FNV-1a; never 0 (0 marks an empty slot). */
 static uint64_t
 name_hash(const uint8_t *p, size_t n)
 {
-    uint64_t h = 14695981039346656037ull;
+    uint64_t h = km_fnv1a64(p, n);
 
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 1099511628211ull;
-    }
     return h != 0 ? h : 1;
 }
 

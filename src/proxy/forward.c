@@ -17,9 +17,8 @@ route_bytes(struct wpool *wp, const uint8_t *key, size_t len, bool channel)
 {
     if (!channel)
         return pool_route(wp->pool, &wp->rand, key, len);
-    uint64_t seed = 14695981039346656037ull;   /* FNV-1a of the name */
-    for (size_t i = 0; i < len; i++)
-        seed = (seed ^ key[i]) * 1099511628211ull;
+    uint64_t seed = km_fnv1a64(key, len);
+
     return pool_route(wp->pool, &seed, key, len);
 }
 
