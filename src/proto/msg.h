@@ -138,6 +138,8 @@ struct msg {
     bool sent;               /* request: fully written to its server */
     bool ghost;              /* stands in the in-flight FIFO for a timed-out request, to
                                 absorb its late reply */
+    bool waiting;            /* request: read while an earlier one of its client waits to
+                                be sent (proxy/order.c), not planned yet */
     uint64_t sent_ms;        /* monotonic ms when it was written to its server */
     uint64_t wire_bytes;     /* bytes it took on the wire (kept for the queue gauges) */
 

@@ -146,8 +146,9 @@ struct proto {
     const char *(*req_err)(const union parser *p, bool *recoverable);
     /* A complete request: set m->plan, m->merge, the key range, m->noreply, m->quit; for
      * PLAN_LOCAL and PLAN_ERROR also m->rsp (made here) and m->done. For PLAN_SINGLE it may
-     * fill m->out with what to send instead of the raw request. KM_OK or KM_ERROR (no
-     * memory). */
+     * fill m->out with what to send instead of the raw request. p is the tokenizer's
+     * state right after m, or NULL for a request planned later than it was read (Redis,
+     * whose planner does not look at p). KM_OK or KM_ERROR (no memory). */
     int (*req_plan)(struct msg *m, const union parser *p, const struct proto_ctx *ctx);
     /* responses to req */
     void (*rsp_init)(union parser *p, const struct msg *req, bool want_elems);

@@ -57,6 +57,10 @@ on_request(void *arg, struct msg *m)
     struct client *cl = arg;
 
     fifo_push(cl, m);
+    if (order_holding(cl)) {
+        m->waiting = true;   /* planned once the request it follows goes (proxy/order.c) */
+        return conn_go_on(&cl->c);
+    }
     forward_request(cl, m);
     if (m->quit) {
         /* QUIT: what came before it is answered, nothing after it is read or run; the
@@ -294,7 +298,7 @@ client_close(struct client *cl, const char *why)
     pubsub_release(cl);   /* its confirmations still awaited are freed below */
     while (cl->head != NULL) {
         struct msg *m = fifo_pop(cl);
-        if (m->done)
+        if (m->done || m->waiting)
             msg_put(&w->mc, m);
         else
             m->client = NULL;   /* still with a server: freed when it answers */
@@ -353,6 +357,8 @@ client_reply_ready(struct client *cl, struct msg *m)
     int64_t limit = conn_pool(&cl->c)->cf->client_output_limit;
 
     cl->queued += reply_len(m);
+    if (order_holding(cl))
+        order_replied(cl);
     if (limit > 0 && cl->queued > (uint64_t)limit && !cl->c.overflow) {
         cl->c.overflow = true;
         log_warn("pool %s: closing client fd %d: %llu bytes of replies queued, over "
@@ -376,6 +382,8 @@ client_flush(struct client *cl)
         client_close(cl, "output limit");
         return KM_ERROR;
     }
+    if (order_holding(cl))
+        order_resume(cl);
     for (;;) {
         int niov = 0;
         uint64_t want = 0;

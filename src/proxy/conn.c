@@ -86,6 +86,15 @@ conn_stop_reading(struct conn *c)
     watch(c);
 }
 
+void
+conn_start_reading(struct conn *c)
+{
+    if (c->rev_on || c->fd < 0)
+        return;
+    c->rev_on = true;
+    watch(c);
+}
+
 /* What the connection's reader works with: its pool's protocol and limits. */
 static struct reader_env
 reader_env(struct conn *c)

@@ -119,6 +119,21 @@ forward_complete(struct worker *w, struct msg *m)
     client_reply_ready(m->client, m);
 }
 
+/* Queue m (a whole request or a fragment) for server idx: on the connection its client
+ * has pinned to that server if it has one, after the client's requests there
+ * (proxy/order.c), else on the shared connections. */
+static void
+dispatch(struct wpool *wp, struct msg *m, uint32_t idx)
+{
+    const struct msg *top = m->parent != NULL ? m->parent : m;
+    struct upstream *u = session_conn(top->client, idx);
+
+    if (u != NULL)
+        upstream_queue(u, m);
+    else
+        upstream_send(wp, &wp->servers[idx], m);
+}
+
 /* Send m to server idx as it came, unless the protocol already said what to send
  * (memcached quiet requests go with an "mn" after them). */
 static void
@@ -128,7 +143,7 @@ send_whole(struct worker *w, struct wpool *wp, struct msg *m, int idx)
         forward_fail(w, wp, m, "out of memory");
         return;
     }
-    upstream_send(wp, &wp->servers[idx], m);
+    dispatch(wp, m, (uint32_t)idx);
 }
 
 void
@@ -253,7 +268,7 @@ split(struct worker *w, struct wpool *wp, struct msg *m)
     /* the fragments hold what they borrowed; the parent's bytes can go */
     msg_drop_input(m);
     for (uint32_t f = 0; f < nfrag; f++)
-        upstream_send(wp, &wp->servers[fsrv[f]], m->frags[f]);
+        dispatch(wp, m->frags[f], (uint32_t)fsrv[f]);
     if (scratch != stack)
         free(scratch);
     return;
@@ -289,7 +304,7 @@ send_all(struct worker *w, struct wpool *wp, struct msg *m)
     ctr_add(&wp->st->fragments, m->nfrag);
     msg_drop_input(m);
     for (uint32_t i = 0; i < m->nfrag; i++)
-        upstream_send(wp, &wp->servers[i], m->frags[i]);
+        dispatch(wp, m->frags[i], i);
 }
 
 /* PLAN_INDEX: m to the server the protocol chose (m->server), as the one fragment of m,
@@ -318,7 +333,7 @@ send_index(struct worker *w, struct wpool *wp, struct msg *m)
         goto fail;
     }
     msg_drop_input(m);
-    upstream_send(wp, &wp->servers[m->server], fr);
+    dispatch(wp, fr, (uint32_t)m->server);
     return;
 fail:
     msg_split_free(m);
@@ -351,8 +366,11 @@ forward_request(struct client *cl, struct msg *m)
     struct worker *w = conn_worker(&cl->c);
     struct wpool *wp = conn_wpool(&cl->c);
     struct proto_ctx ctx = client_ctx(cl);
+    /* the tokenizer's state, which memcached plans from; a Redis request planned after a
+     * wait (proxy/order.c) may find the client's input let go */
+    const union parser *ps = cl->c.in != NULL ? &cl->c.in->rd.ps : NULL;
 
-    if (wp->pool->proto->req_plan(m, &cl->c.in->rd.ps, &ctx) != KM_OK) {
+    if (wp->pool->proto->req_plan(m, ps, &ctx) != KM_OK) {
         forward_fail(w, wp, m, "out of memory");
         return;
     }

@@ -151,6 +151,10 @@ struct pinned {
     bool watch_lost;           /* u was lost while watching: EXEC answers nil */
     bool multi_lost;           /* u was lost inside the transaction: what is queued after
                                   gets an error, EXEC answers EXECABORT */
+    struct msg *stall;         /* a request that takes u once the client's earlier
+                                  requests are answered (proxy/order.c); NULL when none */
+    struct msg *scan;          /* while stall waits: the client's first request not yet
+                                  answered (stall itself once all are) */
 };
 
 struct proxy;
@@ -339,6 +343,8 @@ void upstream_event(int fd, short what, void *arg);
 /* Give c an input state now (server connections keep theirs). KM_OK or KM_ERROR. */
 int conn_in_attach(struct conn *c);
 void conn_stop_reading(struct conn *c);
+/* Watch reads again after conn_stop_reading. */
+void conn_start_reading(struct conn *c);
 void conn_close_fd(struct conn *c);
 void conn_in_cache_free(struct worker *w);
 /* Free the idle input states not needed since the last call. */
@@ -464,6 +470,34 @@ void pubsub_adopt(struct worker *w, uint32_t oidx, struct wpool *n, uint32_t nid
                   bool compatible);
 /* The reader callbacks of subscription connections. */
 extern const struct reader_ops pubsub_reader_ops;
+
+/* The connection cl has pinned to server idx, which everything cl sends that server
+ * takes while it holds it (proxy/order.c); NULL when none. */
+static inline struct upstream *
+session_conn(const struct client *cl, uint32_t idx)
+{
+    struct upstream *u = cl != NULL && cl->pin != NULL ? cl->pin->u : NULL;
+
+    return u != NULL && u->srv->idx == idx ? u : NULL;
+}
+
+/* order.c: a client's requests to a server in its order, across its connections */
+/* Whether a request of cl waits for the answers to the ones before it. */
+static inline bool
+order_holding(const struct client *cl)
+{
+    return cl->pin != NULL && cl->pin->stall != NULL;
+}
+/* Whether every request cl sent before m (in its FIFO) is answered. */
+bool order_answered_before(const struct client *cl, const struct msg *m);
+/* m (planned, in cl's FIFO; cl->pin made) waits for the answers to the requests before
+ * it; reading pauses. What cl sends meanwhile is kept unplanned (m->waiting). */
+void order_hold(struct client *cl, struct msg *m);
+/* A request of cl, held behind, was answered: cl is flushed once the wait can end. */
+void order_replied(struct client *cl);
+/* client_flush, before it retires anything: if the requests before the waiting one are
+ * answered, send it and plan and send the ones read after it; reading goes on. */
+void order_resume(struct client *cl);
 
 /* forward.c */
 #define FORWARD_CROSSSLOT "Keys in request don't hash to the same server"

@@ -14,8 +14,10 @@
  * A blocking command (BLPOP, BRPOP, BLMOVE, BZPOPMIN, ..., XREAD and XREADGROUP with
  * BLOCK) takes a pinned connection for itself, so it blocks no other client, and the pool
  * timeout does not cut it short.
- * While a client holds a pinned connection, its requests for that server go on it (the
- * server sees them in the client's order); for other servers they use the shared ones.
+ * While a client holds a pinned connection, its requests for that server go on it,
+ * fragments of split requests included (the server sees them in the client's order); for
+ * other servers they use the shared ones. A request that takes a pinned connection waits
+ * for the answers to the client's requests before it (proxy/order.c).
  *
  * WAIT counts the replicas that acknowledged the writes of its own connection. A shared
  * connection carries the writes of every client, and a fresh one none, so WAIT is served
@@ -439,6 +441,19 @@ session_wait(struct client *cl, struct msg *m)
     forward_send_on(conn_worker(&cl->c), conn_wpool(&cl->c), m, u);
 }
 
+/* Whether m may take a pinned connection: cl holds none, and m is a transaction's
+ * command (its first with a key takes one; EXEC sends the held keyless ones), a WATCH or
+ * a blocking command. */
+static bool
+takes_pin(const struct client *cl, const struct msg *m)
+{
+    if (cl->pin != NULL && cl->pin->u != NULL)
+        return false;
+    if (m->plan == PLAN_SESSION)
+        return m->sop == SOP_WATCH || m->sop == SOP_EXEC;
+    return m->in_multi || m->blocking;
+}
+
 void
 session_forward(struct client *cl, struct msg *m)
 {
@@ -448,6 +463,14 @@ session_forward(struct client *cl, struct msg *m)
     char why[256];
     int idx;
 
+    if (takes_pin(cl, m) && !order_answered_before(cl, m)) {
+        /* what the client sent before is on shared connections: m goes after it */
+        if (pin_of(cl) == NULL)
+            forward_fail(w, wp, m, "out of memory");
+        else
+            order_hold(cl, m);
+        return;
+    }
     if (m->plan == PLAN_SESSION && m->sop == SOP_WAIT) {
         session_wait(cl, m);
     } else if (m->plan == PLAN_SESSION) {
@@ -477,14 +500,9 @@ session_forward(struct client *cl, struct msg *m)
             forward_send_on(w, wp, m, u);
         }
     } else {
-        /* a plain request while the client holds a connection: to that server it goes on
-         * it, after what the client sent there before */
-        idx = u != NULL && m->plan != PLAN_SPLIT && m->plan != PLAN_ALL
-                  ? forward_keys_server(wp, m) : -4;
-        if (idx >= 0 && (uint32_t)idx == u->srv->idx)
-            forward_send_on(w, wp, m, u);
-        else
-            forward_route(cl, m);
+        /* a plain request: what of it is for the pinned server goes on the pinned
+         * connection (forward_route asks session_conn) */
+        forward_route(cl, m);
     }
     /* a session that ended without a request left on its connection */
     if (cl->pin != NULL && session_over(cl) && cl->pin->nheld == 0 &&
