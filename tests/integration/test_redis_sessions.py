@@ -10,8 +10,8 @@ the cache carries no state to the next client; BLPOP blocks no other client, out
 pool timeout, and a client that leaves while blocked releases its connection; past
 max_pinned_connections a command gets an error at once."""
 
+import select
 import socket
-import threading
 import time
 
 import pytest
@@ -189,27 +189,30 @@ def test_reused_connection_carries_no_state(one_pin):
 # blocking commands
 
 
+def no_reply_yet(c):
+    """Nothing from the proxy on c yet: nothing buffered, nothing readable (a poll, no wait)."""
+    return len(c.buf) == c.pos and not select.select([c.sock], [], [], 0)[0]
+
+
 def test_blpop_blocks_no_other_client(clean):
     proxy, backends, _ = clean
     q = keys_on(proxy, backends, 0, 1, "q")[0]
     other = keys_on(proxy, backends, 0, 1, "n")[0]   # same server, shared connection
-    out = {}
-
-    def pop():
-        out["r"] = proxy.redis(socket_timeout=10).blpop([q], timeout=4)
-
-    t = threading.Thread(target=pop)
-    t.start()
-    time.sleep(0.3)
-    assert wait_for(lambda: blocked_clients(backends[0].redis()) == 1, 5)
-    r = proxy.redis()
-    for i in range(50):
-        assert r.set(other, str(i)) and r.get(other) == str(i).encode()
-    # all of those were served while the BLPOP was still blocked on its server
-    assert t.is_alive() and blocked_clients(backends[0].redis()) == 1
-    r.rpush(q, "job")
-    t.join(10)
-    assert out["r"] == (q.encode(), b"job")
+    b0 = backends[0].redis()
+    popper = RespConn(proxy.port)
+    popper.send("BLPOP", q, "0")                     # blocks until a push, however long
+    assert wait_for(lambda: blocked_clients(b0) == 1, 5)
+    # another client of the same server is answered while the BLPOP is still blocked on
+    # it (a BLPOP on the shared connection would hold these replies: the socket timeout,
+    # a safety net only, or the pool's "timed out" error would fail the test)
+    with RespConn(proxy.port) as c:
+        for i in range(50):
+            assert c.call("SET", other, str(i)) == b"OK"
+            assert c.call("GET", other) == str(i).encode()
+    assert no_reply_yet(popper) and blocked_clients(b0) == 1
+    proxy.redis().rpush(q, "job")
+    assert popper.read() == [q.encode(), b"job"]
+    popper.close()
 
 
 def test_blocking_outlives_the_pool_timeout(clean):
@@ -251,12 +254,14 @@ def test_client_leaving_while_blocked_releases(clean):
 def test_max_pinned_connections_refuses_at_once(one_pin):
     proxy, backends = one_pin
     holder = RespConn(proxy.port)
-    holder.send("BLPOP", "q", "3")
+    holder.send("BLPOP", "q", "0")   # holds the only pinned connection until a push
     assert wait_for(lambda: blocked_clients(backends[0].redis()) == 1, 5)
+    # refused with an error, not queued for the pinned connection: one that waited for it
+    # would wait for ever (BLPOP 0), and raw_exchange's socket timeout (a safety net
+    # only) fails the test
     got = raw_exchange(proxy.port, [["BLPOP", "q", "3"], ["MULTI"], ["SET", "a", "1"],
-                                    ["EXEC"], ["GET", "a"]])
-    # answered while the holder still blocks: the refusal did not wait for the connection
-    assert blocked_clients(backends[0].redis()) == 1
+                                    ["EXEC"], ["GET", "a"]], timeout=30)
+    assert no_reply_yet(holder)      # the refusals came while the holder still blocks
     assert got[0].startswith(b"-ERR max_pinned_connections (1)"), got
     assert got[1] == b"+OK\r\n" and got[2].startswith(b"-ERR max_pinned_connections")
     assert b"EXECABORT" in got[3] and got[4] == b"$-1\r\n"

@@ -487,9 +487,11 @@ class Ctx:
 class Client(threading.Thread):
     proto = None
     NS, NC = 40, 8  # string keys, counter keys per client
+    ALONE = ()      # ops sent in a batch of their own
 
-    def __init__(self, cid, port, pool_servers, faults, ctl, opts, sink):
-        super().__init__(name="%s-%d" % (self.proto, cid), daemon=True)
+    def __init__(self, cid, port, pool_servers, faults, ctl, opts, sink, shared=None):
+        super().__init__(name="%s-%d" % (self.kind_name(), cid), daemon=True)
+        self.shared = shared      # Queues (lists pushed and popped by several clients) or None
         self.cid, self.port, self.pool_servers = cid, port, pool_servers
         self.faults, self.ctl, self.opts, self.sink = faults, ctl, opts, sink
         self.rng = random.Random(opts.seed * 1000 + cid)
@@ -505,6 +507,10 @@ class Client(threading.Thread):
         self.batch_no = 0
         self.final = False
         self.crash = None
+
+    @classmethod
+    def kind_name(cls):
+        return cls.proto
 
     # -- model helpers
     def servers_of(self, keys):
@@ -714,7 +720,11 @@ class Client(threading.Thread):
                 if op[2]:
                     for k in op[1]:
                         k.known = False
+            self.unanswered(ops[done:], ctx.t1)
             self.drop()
+
+    def unanswered(self, ops, t):
+        """ops got no reply (the connection was dropped): nothing more to learn by default."""
 
     def rand_keys(self, pool, lo, hi):
         return self.rng.sample(pool, self.rng.randint(lo, min(hi, len(pool))))
@@ -724,6 +734,10 @@ class Client(threading.Thread):
         ops, size = [], 0
         for _ in range(depth):
             op = self.make_op()
+            if op[0] in self.ALONE:  # it reads a reply before sending the rest of itself
+                if not ops:
+                    return [op]
+                break
             ops.append(op)
             size += len(op[3])
             if size > 256 * 1024:
@@ -741,22 +755,78 @@ def resp_cmd(*args):
 
 class RedisClient(Client):
     proto = "redis"
+    NT = 2              # transaction groups per client: a string and two counters on one server
+    ALONE = ("WATCH",)  # WATCH k; GET k, then MULTI; SET k <read + 1>; EXEC on what it read
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.groups = []
+        if getattr(self.opts, "sessions_apart", False):  # nothing pipelined around a transaction
+            self.ALONE = ("WATCH", "MULTI")
+        if self.opts.sessions:
+            for g in range(self.NT):
+                tag = b"soak:r%02d:{r%02dt%d}:" % (self.cid, self.cid, g)  # hash_tag "{}"
+                self.groups.append([Key(tag + b"s", "s"), Key(tag + b"c0", "c"), Key(tag + b"c1", "c")])
+        self.keys += [k for g in self.groups for k in g]  # plain traffic reads and deletes them too
 
     # op = (name, keys, is_write, wire bytes, extra)
     def init_ops(self):
         ops = []
-        for k in self.skeys:
+        for k in self.skeys + [g[0] for g in self.groups]:
             v = k.seg(self.rng)
             ops.append(("SET", [k], True, resp_cmd(b"SET", k.name, v), v))
-        for k in self.ckeys:
+        for k in self.ckeys + [c for g in self.groups for c in g[1:]]:
             ops.append(("SET", [k], True, resp_cmd(b"SET", k.name, b"0"), b"0"))
         return ops
+
+    def txn_op(self):
+        """MULTI; 1-4 of SET/INCR/GET on one group's keys (one server); EXEC."""
+        rng = self.rng
+        g = rng.choice(self.groups)
+        subs, wire = [], [resp_cmd(b"MULTI")]
+        for _ in range(rng.randint(1, 4)):
+            x = rng.random()
+            if x < 0.35:
+                k = g[0]
+                v = k.seg(rng)
+                subs.append(("SET", k, v))
+                wire.append(resp_cmd(b"SET", k.name, v))
+            elif x < 0.70:
+                k = rng.choice(g[1:])
+                subs.append(("INCR", k, None))
+                wire.append(resp_cmd(b"INCR", k.name))
+            else:
+                k = rng.choice(g)
+                subs.append(("GET", k, None))
+                wire.append(resp_cmd(b"GET", k.name))
+        wire.append(resp_cmd(b"EXEC"))
+        keys = list({id(k): k for _, k, _ in subs}.values())
+        return ("MULTI", keys, True, b"".join(wire), subs)
+
+    def watch_op(self):
+        k = self.rng.choice(self.rng.choice(self.groups)[1:])
+        return ("WATCH", [k], True, resp_cmd(b"WATCH", k.name) + resp_cmd(b"GET", k.name), None)
+
+    def push_op(self):
+        q = self.rng.choice(self.shared.queues)
+        v = self.shared.new_value(q, self.name, self.servers_of([q]))
+        verb = b"RPUSH" if self.rng.random() < 0.5 else b"LPUSH"
+        return ("PUSH", [q], True, resp_cmd(verb, q.name, v), v)
 
     def read_op(self, keys):
         return ("MGET", keys, False, resp_cmd(b"MGET", *[k.name for k in keys]), None)
 
     def make_op(self):
-        rng, r = self.rng, self.rng.random()
+        rng = self.rng
+        if self.groups and rng.random() < 0.12:
+            r = rng.random()
+            if r < 0.45:
+                return self.txn_op()
+            if r < 0.65:
+                return self.watch_op()
+            if self.shared is not None:
+                return self.push_op()
+        r = rng.random()
         if r < 0.22:
             k = rng.choice(self.keys)
             return ("GET", [k], False, resp_cmd(b"GET", k.name), None)
@@ -795,10 +865,129 @@ class RedisClient(Client):
         return ("EXISTS", ks, False, resp_cmd(b"EXISTS", *[k.name for k in ks]), None)
 
     def read_reply(self, op):
+        if op[0] == "MULTI":
+            return [self.wire.resp() for _ in range(len(op[4]) + 2)]
+        if op[0] == "WATCH":
+            return self.read_watch(op)
         return self.wire.resp()
+
+    def read_watch(self, op):
+        """Up to 3 tries of WATCH k; GET k; MULTI; SET k <GET + 1>; EXEC while EXEC is nil
+        (UNWATCH instead of the transaction when WATCH or GET did not answer a counter)."""
+        k, tries = op[1][0], []
+        for n in range(3):
+            if n:
+                self.wire.send(op[3])
+            t = {"watch": self.wire.resp(), "get": self.wire.resp()}
+            got = t["get"]
+            if not isinstance(t["watch"], Err) and (got is None or (
+                    type(got) is bytes and got.isdigit() and len(got) <= 18)):
+                t["new"] = b"%d" % (int(got or b"0") + 1)
+                self.wire.send(resp_cmd(b"MULTI") + resp_cmd(b"SET", k.name, t["new"]) + resp_cmd(b"EXEC"))
+                t["txn"] = [self.wire.resp() for _ in range(3)]
+            else:
+                self.wire.send(resp_cmd(b"UNWATCH"))
+                t["unwatch"] = self.wire.resp()
+            tries.append(t)
+            if "txn" not in t or t["txn"][2] is not None:
+                break
+        return tries
+
+    def simple(self, ctx, rep, want, what, key=None):
+        """+want, or an error (allowed in a fault window): True when it was an error."""
+        if isinstance(rep, Err):
+            self.error_reply(ctx, rep.msg, [])
+            return True
+        if not isinstance(rep, Simple) or rep != want:
+            raise Desync(self.wrong(ctx, what, key, b"+" + want, rep))
+        return False
+
+    def check_txn(self, ctx, op, reps):
+        """The replies of MULTI, the queued commands and EXEC. An EXEC array applied every
+        command at once, in order: each element is checked against the model and updates it.
+        EXECABORT: nothing ran. Any other error on EXEC: it may have run (keys unknown)."""
+        subs = op[4]
+        self.c["txn"] += 1
+        refused = self.simple(ctx, reps[0], b"OK", "MULTI reply")
+        for (name, k, _), q in zip(subs, reps[1:-1]):
+            refused |= self.simple(ctx, q, b"QUEUED", "reply to %s queued in MULTI" % name, k)
+        ex = reps[-1]
+        if isinstance(ex, Err):
+            if ex.msg.startswith(b"EXECABORT"):
+                self.c["txn_aborted"] += 1
+                self.error_reply(ctx, ex.msg, [])
+            else:
+                self.c["txn_errors"] += 1
+                self.error_reply(ctx, ex.msg, op[1])  # also after a refused command: a
+            return                                     # timed-out connection fails them all
+        if not isinstance(ex, list) or len(ex) != len(subs):
+            raise Desync(self.wrong(ctx, "EXEC reply", None, "an array of %d" % len(subs), ex,
+                                    "nil without WATCH" if ex is None else ""))
+        if refused:
+            self.wrong(ctx, "EXEC ran a transaction with a refused command", None, "-EXECABORT", ex)
+            for k in op[1]:
+                k.known = False
+            return
+        self.c["txn_ok"] += 1
+        for (name, k, extra), rep in zip(subs, ex):
+            if isinstance(rep, Err):
+                self.wrong(ctx, "error inside EXEC's array for %s" % name, k, None, rep)
+                continue
+            self.check(ctx, (name, [k], name != "GET", b"", extra), rep)
+
+    def check_watch(self, ctx, op, tries):
+        k = op[1][0]
+        for t in tries:
+            self.c["watch"] += 1
+            self.simple(ctx, t["watch"], b"OK", "WATCH reply", k)
+            self.check(ctx, ("GET", [k], False, b"", None), t["get"])
+            if "unwatch" in t:
+                self.c["watch_skipped"] += 1
+                self.simple(ctx, t["unwatch"], b"OK", "UNWATCH reply", k)
+                continue
+            m, q, ex = t["txn"]
+            refused = self.simple(ctx, m, b"OK", "MULTI reply", k)
+            refused |= self.simple(ctx, q, b"QUEUED", "reply to SET queued in MULTI", k)
+            if ex is None:  # the WATCH saw a write, or was lost with its connection: nothing ran
+                self.c["watch_nil"] += 1
+                if self.quiet(ctx):
+                    self.wrong(ctx, "EXEC nil (WATCH conflict) with no fault and no other writer", k,
+                               [b"OK"], ex)
+                continue
+            if isinstance(ex, Err):
+                if ex.msg.startswith(b"EXECABORT"):
+                    self.c["watch_aborted"] += 1
+                    self.error_reply(ctx, ex.msg, [])
+                else:
+                    self.c["watch_errors"] += 1
+                    self.error_reply(ctx, ex.msg, [k])
+                continue
+            if ex != [b"OK"] or not isinstance(ex[0], Simple):
+                raise Desync(self.wrong(ctx, "EXEC reply after WATCH", k, [b"OK"], ex))
+            if refused:
+                self.wrong(ctx, "EXEC ran a transaction with a refused command", k, "-EXECABORT", ex)
+                continue
+            self.c["watch_ok"] += 1
+            self.wrote(ctx, [k], lambda _: t["new"])  # WATCH held: k was what GET read until EXEC
+
+    def check_push(self, ctx, op, rep):
+        if isinstance(rep, Err):
+            self.c["push_errors"] += 1  # may or may not be in the list
+            self.error_reply(ctx, rep.msg, [])
+            return
+        if not isinstance(rep, int) or isinstance(rep, bool) or rep < 1:
+            raise Desync(self.wrong(ctx, "push reply", None, "a list length >= 1", rep))
+        self.c["push_ok"] += 1
+        self.shared.confirm(op[4])
 
     def check(self, ctx, op, rep):
         name, keys, is_write, _, extra = op
+        if name == "MULTI":
+            return self.check_txn(ctx, op, rep)
+        if name == "WATCH":
+            return self.check_watch(ctx, op, rep)
+        if name == "PUSH":
+            return self.check_push(ctx, op, rep)
         if isinstance(rep, Err):
             self.error_reply(ctx, rep.msg, keys if is_write else [])
             return
@@ -857,6 +1046,140 @@ class RedisClient(Client):
             elif name == "DEL":
                 for k in keys:
                     k.known = False
+
+
+BLPOP_TIMEOUT = 1  # s
+
+
+class Queues:
+    """Lists that Redis clients push unique values to and QueueClients pop with BLPOP: every
+    value pushed is recorded before it is sent, so a popped value that was never pushed, or
+    that was pushed to another list, or popped twice, is caught at once; at the end every
+    push that was answered with a length is either popped or still in its list, unless its
+    server was killed since, or a BLPOP on that list lost its reply since."""
+
+    N = 3
+
+    def __init__(self, faults):
+        self.faults = faults
+        self.lock = threading.Lock()
+        self.queues = [Key(b"soak:{q%d}:list" % i, "l") for i in range(self.N)]
+        self.homes = [Key(b"soak:{q%d}:home" % i, "s") for i in range(self.N)]  # placement
+        self.vals = {}      # value -> [list name, t sent, {server: kill_gen}, answered]
+        self.popped = {}    # value -> list name
+        self.lost = collections.defaultdict(list)  # list name -> times a BLPOP lost its reply
+        self.seq = 0
+
+    def new_value(self, q, who, servers):
+        with self.lock:
+            self.seq += 1
+            v = b"<%s|%s|%d>" % (q.name, who.encode(), self.seq)
+            gen = self.faults.kill_gen
+            self.vals[v] = [q.name, time.monotonic(), {n: gen[n] for n in servers}, False]
+            return v
+
+    def confirm(self, v):
+        with self.lock:
+            self.vals[v][3] = True
+
+    def pop(self, qname, v):
+        """None when v may be popped from qname now, else why not."""
+        with self.lock:
+            rec = self.vals.get(v)
+            if rec is None:
+                return "a value never pushed"
+            if rec[0] != qname:
+                return "a value pushed to %s" % rec[0].decode("latin1")
+            if v in self.popped:
+                return "a value popped before"
+            self.popped[v] = qname
+            return None
+
+    def pop_lost(self, qname, t):
+        with self.lock:
+            self.lost[qname].append(t)
+
+    def settle(self, remaining):
+        """remaining: list name -> values left in it at the end. (counts, problems)."""
+        problems, left = [], set()
+        gen = self.faults.kill_gen
+        for qname, vals in remaining.items():
+            for v in vals:
+                rec = self.vals.get(v)
+                if rec is None or rec[0] != qname:
+                    problems.append({"what": "left in %s: %s" % (qname.decode("latin1"), "a value never pushed"
+                                     if rec is None else "a value pushed to " + rec[0].decode("latin1")),
+                                     "got": describe(v)})
+                elif v in self.popped:
+                    problems.append({"what": "popped and still in the list", "got": describe(v)})
+                elif v in left:
+                    problems.append({"what": "twice in the list", "got": describe(v)})
+                left.add(v)
+        c = collections.Counter()
+        for v, (qname, t, kills, answered) in self.vals.items():
+            found = v in self.popped or v in left
+            if not answered:
+                c["unanswered_found" if found else "unanswered_missing"] += 1
+            elif found:
+                c["found"] += 1
+            elif any(gen[n] != g for n, g in kills.items()):
+                c["lost_to_kill"] += 1
+            elif any(x >= t for x in self.lost.get(qname, ())):
+                c["lost_with_a_blpop_reply"] += 1
+            else:
+                problems.append({"what": "a push answered with a length is neither popped nor in the list",
+                                 "got": describe(v)})
+        c["left_in_lists"] = len(left)
+        c["pushed"] = len(self.vals)
+        c["popped"] = len(self.popped)
+        return dict(c), problems
+
+
+class QueueClient(Client):
+    """BLPOP with a 1 s timeout on one of the Queues' lists, again and again."""
+    proto = "redis"
+    NS, NC = 0, 0
+
+    @classmethod
+    def kind_name(cls):
+        return "blpop"
+
+    def init_ops(self):
+        return []
+
+    def make_batch(self):
+        q = self.rng.choice(self.shared.queues)
+        return [("BLPOP", [q], False, resp_cmd(b"BLPOP", q.name, b"%d" % BLPOP_TIMEOUT), None)]
+
+    def read_reply(self, op):
+        return self.wire.resp()
+
+    def unanswered(self, ops, t):
+        for op in ops:
+            self.shared.pop_lost(op[1][0].name, t)
+
+    def check(self, ctx, op, rep):
+        q = op[1][0]
+        if isinstance(rep, Err):
+            self.c["blpop_errors"] += 1
+            self.shared.pop_lost(q.name, ctx.t1)  # it may have popped a value on the server
+            self.error_reply(ctx, rep.msg, [])
+            return
+        if rep is None:
+            self.c["blpop_timeouts"] += 1
+            if ctx.t1 - ctx.t0 < BLPOP_TIMEOUT * 0.9:  # a lower bound: a slow machine only adds
+                self.wrong(ctx, "BLPOP nil before its timeout", None, "nil after >= %d s" % BLPOP_TIMEOUT,
+                           rep, "after %.3f s" % (ctx.t1 - ctx.t0))
+            return
+        if (not isinstance(rep, list) or len(rep) != 2 or type(rep[0]) is not bytes
+                or type(rep[1]) is not bytes):
+            raise Desync(self.wrong(ctx, "BLPOP reply shape", None, "[key, value]", rep))
+        if rep[0] != q.name:
+            self.wrong(ctx, "BLPOP popped from a key not asked", None, q.name, rep[0])
+        why = self.shared.pop(q.name, rep[1])
+        if why is not None:
+            self.wrong(ctx, "BLPOP value: " + why, None, None, rep[1])
+        self.c["blpop_pops"] += 1
 
 
 class McClient(Client):
@@ -1056,6 +1379,7 @@ def write_conf(path, ports, redis_be, mc_be, opts, with_mc):
                  "  listen: 127.0.0.1:%d" % listen,
                  "  redis: %s" % ("true" if is_redis else "false"),
                  "  hash: fnv1a_64",
+                 ] + (['  hash_tag: "{}"'] if is_redis else []) + [
                  "  distribution: ketama",
                  "  timeout: %d" % opts.timeout,
                  "  auto_eject_hosts: %s" % ("true" if opts.eject else "false"),
@@ -1179,6 +1503,8 @@ def learn_placement(clients, redis_be, mc_be):
     """Ask every backend directly which of the clients' keys it holds."""
     where = collections.defaultdict(list)
     for c in clients:
+        if not c.keys:
+            continue
         bes = redis_be if c.proto == "redis" else mc_be
         for b in bes:
             w = Wire(b.port)
@@ -1207,6 +1533,15 @@ def learn_placement(clients, redis_be, mc_be):
     return dict(per), bad
 
 
+def backend_exists(b, name):
+    w = Wire(b.port)
+    try:
+        w.send(resp_cmd(b"EXISTS", name))
+        return w.resp() == 1
+    finally:
+        w.close()
+
+
 # ---------------------------------------------------------------------------
 # main
 
@@ -1231,6 +1566,11 @@ def main():
     ap.add_argument("--faults", default="kill,stop,slow", help="fault kinds to cycle through (kill,stop,slow)")
     ap.add_argument("--protocols", default="redis,memcached", help="client protocols (redis,memcached)")
     ap.add_argument("--max-value", type=int, default=40000, help="largest value segment in bytes (40000)")
+    ap.add_argument("--consumers", type=int, default=4, help="BLPOP clients on the shared lists (4)")
+    ap.add_argument("--no-sessions", dest="sessions", action="store_false",
+                    help="no MULTI/EXEC, WATCH, pushes or BLPOP (a proxy without them, e.g. twemproxy)")
+    ap.add_argument("--sessions-apart", action="store_true",
+                    help="MULTI/EXEC in batches of their own, nothing pipelined before or after it")
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--results", default=os.path.join(HERE, "results"))
     opts = ap.parse_args()
@@ -1260,6 +1600,7 @@ def main():
                           "server_failure_limit": 1, "server_connections": opts.server_connections,
                           "grace_s": grace, "faults": [] if opts.no_faults else opts.fault_kinds,
                           "protocols": sorted(opts.protos), "max_value": opts.max_value,
+                          "sessions": opts.sessions, "sessions_apart": opts.sessions_apart, "consumers": opts.consumers if opts.sessions else 0,
                           "mbuf_size": opts.mbuf_size}}
     failed = []
     status = 2
@@ -1345,21 +1686,42 @@ def run(opts, rundir, grace, summary, failed):
         nm = opts.clients
     elif use_r and "memcached" not in opts.protos:
         nr = opts.clients
-    ctl = Control(nr + nm)
+    rset = {b.name for b in redis_be}
+    shared = Queues(faults) if use_r and opts.sessions else None
+    nq = opts.consumers if shared is not None else 0
+    if shared is not None:
+        w = Wire(ports["redis_listen"])
+        try:
+            w.send(b"".join(resp_cmd(b"SET", k.name, b"x") for k in shared.homes))
+            if [w.resp() for _ in shared.homes] != [b"OK"] * len(shared.homes):
+                raise RuntimeError("could not write the lists' placement keys")
+        finally:
+            w.close()
+    ctl = Control(nr + nm + nq)
     sink = Sink(rundir)
     clients = []
     for i in range(nr):
-        clients.append(RedisClient(i, ports["redis_listen"], {b.name for b in redis_be}, faults, ctl, opts, sink))
+        clients.append(RedisClient(i, ports["redis_listen"], rset, faults, ctl, opts, sink, shared))
+    for i in range(nq):
+        clients.append(QueueClient(i, ports["redis_listen"], rset, faults, ctl, opts, sink, shared))
     for i in range(nm):
         clients.append(McClient(i, ports["mc_listen"], {b.name for b in mc_be}, faults, ctl, opts, sink))
 
-    print("soak: %d redis + %d memcached clients, %s s, eject=%s, run dir %s"
-          % (nr, nm, opts.duration, opts.eject, rundir), file=sys.stderr, flush=True)
+    print("soak: %d redis + %d memcached + %d BLPOP clients, %s s, eject=%s, run dir %s"
+          % (nr, nm, nq, opts.duration, opts.eject, rundir), file=sys.stderr, flush=True)
     for c in clients:
         c.start()
     if not ctl.wait_idle(120):
         raise RuntimeError("clients did not finish their first writes")
     placement, unplaced = learn_placement(clients, redis_be, mc_be if with_mc else [])
+    if shared is not None:
+        for q, h in zip(shared.queues, shared.homes):
+            homes = [b.name for b in redis_be if backend_exists(b, h.name)]
+            if len(homes) == 1:
+                q.home = set(homes)
+                placement["lists:" + homes[0]] = placement.get("lists:" + homes[0], 0) + 1
+            else:
+                unplaced.append((h.name.decode(), homes))
     summary["placement"] = placement
     if unplaced:
         summary["placement_anomalies"] = unplaced[:20]
@@ -1420,6 +1782,20 @@ def run(opts, rundir, grace, summary, failed):
         time.sleep(opts.settle)
     rss1, fd1 = proc_mem(km.pid)
     summary["keymux_end"] = {"rss_kb": rss1, "fds": fd1}
+    list_problems = []
+    if shared is not None and not crashed and idle_ok:  # what is left in the lists, from the backends
+        left = {q.name: [] for q in shared.queues}
+        for b in redis_be:
+            w = Wire(b.port)
+            try:
+                w.send(b"".join(resp_cmd(b"LRANGE", q.name, b"0", b"-1") for q in shared.queues))
+                for q in shared.queues:
+                    left[q.name] += w.resp()
+            finally:
+                w.close()
+        summary["lists"], list_problems = shared.settle(left)
+        for pr in list_problems:
+            sink.wrong(dict(pr, client="lists at the end"))
     ctl.set("exit")
     for c in clients:
         c.join(15)
@@ -1458,7 +1834,12 @@ def run(opts, rundir, grace, summary, failed):
         if c.crash:
             crashes.append({"client": c.name, "trace": c.crash})
     sink.close()
+    tot["wrong"] += len(list_problems)
     summary.update({
+        "transactions": {k: tot[k] for k in ("txn", "txn_ok", "txn_aborted", "txn_errors", "watch", "watch_ok",
+                                             "watch_nil", "watch_aborted", "watch_errors", "watch_skipped")},
+        "blocking": dict({k: tot[k] for k in ("push_ok", "push_errors", "blpop_pops", "blpop_timeouts",
+                                              "blpop_errors")}, lists_at_end=summary.get("lists")),
         "soak_seconds": round(soak_s, 1),
         "requests_sent": tot["sent"], "replies_checked": tot["checked"],
         "wrong_replies": tot["wrong"], "error_replies": tot["errors"],
@@ -1520,6 +1901,20 @@ def print_report(s):
               g("wrong_replies"), g("error_replies"), g("errors_outside_fault_windows"), g("disconnects"),
               g("disconnects_outside_fault_windows"), g("stalls"), g("stale_reads_eject")))
     print("final check %s" % g("final_check"))
+    t, b = s.get("transactions"), s.get("blocking")
+    if t and t["txn"] + t["watch"]:
+        print("transactions: MULTI/EXEC %d (ok %d, EXECABORT %d, other errors %d) | WATCH tries %d (ok %d, "
+              "nil %d, EXECABORT %d, errors %d, no counter read %d)" % (
+                  t["txn"], t["txn_ok"], t["txn_aborted"], t["txn_errors"], t["watch"], t["watch_ok"],
+                  t["watch_nil"], t["watch_aborted"], t["watch_errors"], t["watch_skipped"]))
+    if b and b.get("lists_at_end"):
+        e = b["lists_at_end"]
+        print("blocking: pushes ok %d (errors %d) | BLPOP pops %d, timeouts %d, errors %d | at the end: "
+              "left in lists %d, pushes lost to a kill %d, lost with a BLPOP reply %d, unanswered pushes "
+              "found %d / missing %d" % (
+                  b["push_ok"], b["push_errors"], b["blpop_pops"], b["blpop_timeouts"], b["blpop_errors"],
+                  e.get("left_in_lists", 0), e.get("lost_to_kill", 0), e.get("lost_with_a_blpop_reply", 0),
+                  e.get("unanswered_found", 0), e.get("unanswered_missing", 0)))
     print("keymux crashes %s, exit after SIGTERM %s, RSS/fds start %s end %s after-disconnect %s" % (
         g("keymux_crashes"), g("keymux_exit_after_sigterm"), g("keymux_start"), g("keymux_end"),
         g("keymux_after_disconnect")))
