@@ -502,6 +502,21 @@ on_request(struct world *w, struct msg *m, uint64_t start)
         FZ_CHECK(m->rsp == NULL, "forwarded request already answered");
         scan_index(w, m);
         break;
+    case PLAN_SESSION:
+        /* served by proxy/session.c: only an EXECABORT comes answered, with an error */
+        FZ_CHECK(m->sop >= SOP_MULTI && m->sop <= SOP_WAIT, "session op %u", m->sop);
+        if (m->sop == SOP_EXECABORT)
+            FZ_CHECK(m->rsp != NULL && m->rsp->outlen > 0, "EXECABORT without its error");
+        else
+            FZ_CHECK(m->rsp == NULL, "session op %u already answered", m->sop);
+        if (m->sop == SOP_WATCH)
+            FZ_CHECK(m->key_first >= 1 && m->key_first <= m->key_last && m->key_last < m->ntok,
+                     "WATCH keys %u..%u in %u tokens", m->key_first, m->key_last, m->ntok);
+        break;
+    case PLAN_PUBSUB:
+        FZ_CHECK(m->sop >= SOP_SUBSCRIBE && m->sop <= SOP_PUNSUBSCRIBE, "pub/sub op %u", m->sop);
+        FZ_CHECK(m->rsp == NULL, "pub/sub request already answered");
+        break;
     default:
         FZ_CHECK(false, "plan %u", m->plan);
     }
