@@ -73,16 +73,8 @@ ring_make(struct pool *p)
     if (route_init(&r->route, (enum hash_type)cf->hash, (enum dist_type)cf->distribution,
                    cf->hash_tag[0] != '\0' ? cf->hash_tag : NULL) != KM_OK)
         goto fail;
-    for (uint32_t i = 0; i < p->nservers; i++) {
-        const struct server_health *h = p->servers[i].h;
-        bool out = atomic_load(&h->ejected);
-        p->rs[i].live = !out;
-        if (out) {
-            uint64_t at = atomic_load(&h->retry_at_ms);
-            if (r->next_retry_ms == 0 || at < r->next_retry_ms)
-                r->next_retry_ms = at;
-        }
-    }
+    for (uint32_t i = 0; i < p->nservers; i++)
+        p->rs[i].live = !atomic_load(&p->servers[i].h->ejected);
     if (route_build(&r->route, p->rs, p->nservers) != KM_OK)
         goto fail;
     return r;
@@ -109,8 +101,8 @@ ring_publish(struct pool *p)
         pub_retire(p->pub, &old->node, ring_free);
 }
 
-static void
-server_state_put(struct server_state *st)
+void
+pool_server_state_put(struct server_state *st)
 {
     if (st != NULL && atomic_fetch_sub(&st->refs, 1) == 1) {
         free(st->wst);
@@ -199,6 +191,13 @@ pool_server_of(const struct pool *p, const struct server_state *st)
     return NULL;
 }
 
+struct server_state *
+pool_server_state_get(struct server *s)
+{
+    atomic_fetch_add(&s->state->refs, 1);
+    return s->state;
+}
+
 int
 pool_init(struct pool *p, uint32_t idx, const struct conf_pool *cf, struct pub_domain *pub,
           uint32_t nworkers, const struct pool *prev, uint64_t state_id, char *err,
@@ -281,7 +280,7 @@ pool_free(struct pool *p)
     if (p->servers != NULL) {
         for (uint32_t i = 0; i < p->nservers; i++) {
             free(p->servers[i].ident);
-            server_state_put(p->servers[i].state);
+            pool_server_state_put(p->servers[i].state);
         }
     }
     free(p->servers);
@@ -314,10 +313,6 @@ pool_route(struct pool *p, uint64_t *rand, const uint8_t *key, size_t len)
 {
     struct ring *r = atomic_load_explicit(&p->ring, memory_order_acquire);
 
-    if (r->next_retry_ms != 0 && p->cf->auto_eject_hosts && km_now_ms() >= r->next_retry_ms) {
-        pool_retry_ejected(p, km_now_ms());
-        r = atomic_load_explicit(&p->ring, memory_order_acquire);
-    }
     return route_key_r(&r->route, rand, key, len);
 }
 
@@ -360,23 +355,23 @@ pool_server_failed(struct pool *p, struct server *s, uint64_t now_ms)
     pthread_mutex_unlock(&p->rebuild);
 }
 
-bool
-pool_retry_ejected(struct pool *p, uint64_t now_ms)
+void
+pool_server_rejoin(struct pool *p, struct server *s)
 {
-    bool changed = false;
-
     pthread_mutex_lock(&p->rebuild);
-    for (uint32_t i = 0; i < p->nservers; i++) {
-        struct server *s = &p->servers[i];
-        if (atomic_load(&s->h->ejected) && now_ms >= atomic_load(&s->h->retry_at_ms)) {
-            atomic_store(&s->h->failures, 0);
-            atomic_store(&s->h->ejected, false);
-            changed = true;
-            log_notice("pool %s: server %s back in the ring", p->cf->name, s->ident);
-        }
-    }
-    if (changed)
+    if (atomic_load(&s->h->ejected)) {
+        atomic_store(&s->h->failures, 0);
+        atomic_store(&s->h->ejected, false);
+        log_notice("pool %s: server %s back in the ring", p->cf->name, s->ident);
         ring_publish(p);
+    }
     pthread_mutex_unlock(&p->rebuild);
-    return changed;
+}
+
+void
+pool_server_retry_later(struct pool *p, struct server *s, uint64_t now_ms)
+{
+    pthread_mutex_lock(&p->rebuild);
+    atomic_store(&s->h->retry_at_ms, now_ms + (uint64_t)p->cf->server_retry_timeout);
+    pthread_mutex_unlock(&p->rebuild);
 }

@@ -8,7 +8,8 @@
  *                       by pointer (core/publish.h); replaced whole when a server leaves
  *                       or rejoins, under pool->rebuild, never on the request path
  *   state->h            a server's health: consecutive failures counted by every
- *                       worker, the ejection and its retry time decided once (atomics)
+ *                       worker, the ejection decided once (atomics); its retry time and
+ *                       its return decided by the main thread's probe (proxy/probe.c)
  *   state->nclients     the pool's clients, against client_connections (atomic)
  *   state->server_ejects  the ejections so far (atomic)
  *   state->counts_base  the protocol counters' sum at the last memcached `stats reset`
@@ -71,8 +72,12 @@ struct pool_stats_slot {
 struct server_health {
     _Atomic uint32_t failures;     /* consecutive failures, any worker's */
     _Atomic bool ejected;          /* out of the ring */
-    _Atomic uint64_t retry_at_ms;  /* monotonic ms when an ejected server is tried again */
+    _Atomic uint64_t retry_at_ms;  /* monotonic ms when an ejected server is probed again */
     _Atomic int64_t ejected_at_us; /* unix time in us of the last ejection, 0 = never */
+    /* the probes of the ejected server (proxy/probe.c): only the main thread writes
+     * them, the stats and metrics readers load them (relaxed) */
+    _Atomic uint64_t probes;         /* started */
+    _Atomic uint64_t probe_failures; /* refused, reset, a wrong answer or none in time */
 };
 
 /* What a server carries across a reload (see the top of this file). */
@@ -113,7 +118,6 @@ struct server {
 struct ring {
     struct pub_node node;          /* for retiring it (first: the node is the ring) */
     struct route route;            /* key -> server index over the servers live in it */
-    uint64_t next_retry_ms;        /* earliest retry time of a server left out, 0 = none */
 };
 
 struct pool {
@@ -145,6 +149,11 @@ int pool_init(struct pool *p, uint32_t idx, const struct conf_pool *cf, struct p
               size_t errlen);
 /* The server of p that carries the state s, or NULL (s was not handed over to p). */
 struct server *pool_server_of(const struct pool *p, const struct server_state *s);
+/* Take a reference to s's state block, so that it outlives s's pool (a reload may free
+ * the pool); give it back with pool_server_state_put, the last of which frees the block.
+ * Any thread. */
+struct server_state *pool_server_state_get(struct server *s);
+void pool_server_state_put(struct server_state *st);
 /* Worker w's counters of pool p and of its server s. */
 static inline struct pool_stats *
 pool_wstats(const struct pool *p, uint32_t w)
@@ -167,8 +176,8 @@ void pool_supersede(struct pool *old, struct pool *succ);
 
 /* The server index for a key, or -1 when no server is live. Any thread: the ring is
  * loaded once and not kept; *rand is the caller's own random-distribution state (see
- * route_key_r). With auto_eject_hosts, a server whose retry time has come rejoins the
- * ring here first (decided once, by whichever thread gets there). */
+ * route_key_r). An ejected server stays out of it however late its retry time is: only
+ * a probe brings it back (pool_server_rejoin). */
 int pool_route(struct pool *p, uint64_t *rand, const uint8_t *key, size_t len);
 
 /* The servers in the ring now (an instant's answer). */
@@ -176,8 +185,8 @@ uint32_t pool_nlive(struct pool *p);
 
 /* A request to server s failed (connect refused, EOF, error, timeout). Counts a failure,
  * any worker's; with auto_eject_hosts, at server_failure_limit the server leaves the
- * ring (one thread decides and publishes) until server_retry_timeout passes. now_ms is
- * monotonic. */
+ * ring (one thread decides and publishes); it is probed once server_retry_timeout has
+ * passed. now_ms is monotonic. */
 void pool_server_failed(struct pool *p, struct server *s, uint64_t now_ms);
 /* A reply came from s: its failure count starts over. Cheap when it is already 0 (a
  * load, no store), as it is on every reply of a healthy server. */
@@ -187,7 +196,12 @@ pool_server_ok(struct server *s)
     if (atomic_load_explicit(&s->h->failures, memory_order_relaxed) != 0)
         atomic_store_explicit(&s->h->failures, 0, memory_order_relaxed);
 }
-/* Bring back ejected servers whose retry time has come; true when the ring changed. */
-bool pool_retry_ejected(struct pool *p, uint64_t now_ms);
+/* The probe of ejected server s answered as a healthy server does: its failures start
+ * over and a ring with it is published (under p->rebuild). Nothing when s is no longer
+ * ejected. Main thread (proxy/probe.c). */
+void pool_server_rejoin(struct pool *p, struct server *s);
+/* The probe of ejected server s failed: it stays out, and is probed again once
+ * server_retry_timeout has passed from now_ms (monotonic). Main thread. */
+void pool_server_retry_later(struct pool *p, struct server *s, uint64_t now_ms);
 
 #endif

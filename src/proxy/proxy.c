@@ -4,8 +4,8 @@
  * workers, their loops, listeners, preconnected server connections), so the start of
  * each thread orders all of it before the worker's first event. From then on a worker
  * touches only its own objects and what pool/pool.h says is shared; the main thread
- * keeps the signals, the stats port, shared listeners and the freeing of retired
- * objects (proxy_tick).
+ * keeps the signals, the stats port, shared listeners, the probes of ejected servers
+ * (proxy/probe.c) and the freeing of retired objects (proxy_tick).
  */
 #include "proxy/proxy.h"
 
@@ -128,6 +128,8 @@ proxy_start(struct proxy *px, char *err, size_t errlen)
         w->running = true;
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc == 0)
+        probe_arm(px);
     return rc == 0 ? KM_OK : KM_ERROR;
 }
 
@@ -136,6 +138,7 @@ proxy_stop(struct proxy *px)
 {
     const struct mail stop = { MAIL_STOP, -1, 0 };
 
+    probe_stop(px);
     for (uint32_t i = 0; i < px->npools && px->shared != NULL; i++)
         listener_close_shared(&px->shared[i]);
     for (uint32_t i = 0; i < px->nworkers; i++) {

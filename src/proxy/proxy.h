@@ -48,6 +48,7 @@
 
 struct event_base;
 struct event;
+struct probe;
 
 enum conn_kind { CONN_CLIENT, CONN_SERVER };
 
@@ -241,6 +242,9 @@ struct proxy {
     struct event *reload_ev;   /* main thread: a reload waiting for every worker to adopt
                                   the running generation (proxy/reload.c) */
     uint64_t reload_wait_ns;   /* monotonic: when that wait began; 0 while none waits */
+    struct event *probe_ev;    /* main thread: the look for ejected servers to probe, while
+                                  a pool has auto_eject_hosts (proxy/probe.c) */
+    struct probe *probes;      /* main thread: the probes in flight */
 };
 
 /* proxy.c: the process */
@@ -267,6 +271,15 @@ void proxy_stop(struct proxy *px);
 void proxy_free(struct proxy *px);
 /* The main thread's once-a-second work: free what the workers have all let go of. */
 void proxy_tick(struct proxy *px);
+
+/* probe.c: ejected servers probed before they rejoin the ring */
+/* Look for ejected servers to probe every 100 ms while a pool of px->pools has
+ * auto_eject_hosts; none otherwise. Called at start and when a reload publishes (the
+ * probes in flight go on: each finds its server in px->pools when it ends). Main thread. */
+void probe_arm(struct proxy *px);
+/* Stop looking and end the probes in flight, their servers left as they are. Main
+ * thread, before px->base is freed. */
+void probe_stop(struct proxy *px);
 
 /* reload.c: SIGUSR1 */
 /* Load px->conf_path again, checked as -t checks it, and publish it as the next

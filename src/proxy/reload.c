@@ -233,6 +233,7 @@ reload_now(struct proxy *px)
     px->npools = ns->npools;
     px->shared = ns->shared;
     px->nlisteners = ns->npools;
+    probe_arm(px);   /* a pool may have gained or lost auto_eject_hosts */
     const struct mail wake = { MAIL_WAKE, -1, 0 };
     for (uint32_t k = 0; k < px->nworkers; k++)
         (void)mailbox_post(&px->workers[k].mb, &wake);   /* a full pipe wakes it anyway */

@@ -502,6 +502,22 @@ def wait_for(pred, timeout, step=0.02):
         time.sleep(step)
 
 
+def wait_keys_home(c, backend, keys, value=b"home", timeout=15):
+    """After an ejected backend is back: wait until a SET of keys[1] through the proxy
+    connection c lands on it, then SET every key and check that backend holds them all."""
+    def returned():
+        if c.call("SET", keys[1], value) != b"OK":
+            return False
+        with backend.client() as d:
+            return d.call("GET", keys[1]) == value
+    if not wait_for(returned, timeout, step=0.1):
+        return False
+    for k in keys:
+        assert c.call("SET", k, value) == b"OK", k
+    with backend.client() as d:
+        return all(d.call("GET", k) == value for k in keys)
+
+
 def run_bounded(argv, timeout, input=None, **kw):
     """subprocess.run with a hard timeout; returns CompletedProcess (bytes)."""
     return subprocess.run(argv, input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -195,17 +195,8 @@ def test_auto_eject_remaps_and_returns(redis_factory, proxy_factory):
                 assert d.call("GET", k) == b"remapped", "key %s not on %s" % (k, addrs[1 + where])
 
         victim.restart()
-
-        def returned():
-            if c.call("SET", vkeys[1], "home") != b"OK":
-                return False
-            with victim.client() as d:
-                return d.call("GET", vkeys[1]) == b"home"
-        assert wait_for(returned, 6, step=0.1), "the server did not come back into the ring"
-        for k in vkeys:
-            assert c.call("SET", k, "home") == b"OK"
-        with victim.client() as d:
-            assert all(d.call("GET", k) == b"home" for k in vkeys)
+        assert helpers.wait_keys_home(c, victim, vkeys, timeout=6), \
+            "the server did not come back into the ring"
 
     doc = p.stats()
     assert doc["alpha"]["server_ejects"] >= 1, doc["alpha"]
