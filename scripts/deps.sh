@@ -6,7 +6,8 @@ set -eu
 
 PKGS="build-essential pkg-config libevent-dev libyaml-dev libcmocka-dev
 redis-server redis-tools memcached libmemcached-tools nutcracker ruby-redis
-python3 python3-redis python3-pymemcache python3-pytest clang libclang-rt-14-dev"
+python3 python3-redis python3-pymemcache python3-pytest python3-prometheus-client prometheus
+clang libclang-rt-14-dev"
 
 missing=""
 for p in $PKGS; do

@@ -32,6 +32,10 @@
  * and server names are escaped, so the document is always valid JSON.
  */
 #include "stats/stats.h"
+#include "stats/http.h"
+#include "stats/metrics.h"
+#include "stats/text.h"
+#include "stats/values.h"
 
 #include "core/clock.h"
 #include "core/common.h"
@@ -55,58 +59,29 @@
 #define ACCEPTS_PER_WAKEUP   16
 #define MAX_PENDING          64     /* connections still being written to at once */
 #define SEND_MS              5000   /* from accept to the last byte written */
+#define SNIFF_MS             25     /* how long a connection that sends nothing waits for its
+                                       JSON: an HTTP client's request line comes at once */
 #define LINGER_MS            1000   /* after the last byte: wait this long for the client's EOF */
 #define RETRY_ACCEPT_MS      100    /* pause after running out of descriptors */
 #define HOSTNAME_MAX         256
 
-/* The stats of each scope, in stats.def order; the enums make the value getters below
- * fail to compile (-Wswitch) when a stat is added without a value. */
-#define X(scope, name, kind, desc) X_##scope(name, kind, desc)
-#define X_POOL(name, kind, desc) PSTAT_##name,
-#define X_SERVER(name, kind, desc)
-enum pool_stat {
-#include "stats/stats.def"
-    PSTAT_N
-};
-#undef X_POOL
-#undef X_SERVER
-#define X_POOL(name, kind, desc)
-#define X_SERVER(name, kind, desc) SSTAT_##name,
-enum server_stat {
-#include "stats/stats.def"
-    SSTAT_N
-};
-#undef X_POOL
-#undef X_SERVER
-
-struct stat_info {
-    const char *name;   /* JSON key and -D name */
-    const char *desc;   /* -D description */
-};
-
-#define X_POOL(name, kind, desc) { #name, desc },
-#define X_SERVER(name, kind, desc)
-static const struct stat_info pool_info[PSTAT_N] = {
-#include "stats/stats.def"
-};
-#undef X_POOL
-#undef X_SERVER
-#define X_POOL(name, kind, desc)
-#define X_SERVER(name, kind, desc) { #name, desc },
-static const struct stat_info server_info[SSTAT_N] = {
-#include "stats/stats.def"
-};
-#undef X_POOL
-#undef X_SERVER
-#undef X
-
 /* One accepted connection whose snapshot is not fully written yet, or is lingering. */
+enum sconn_state {
+    SC_READ,                   /* waiting for the first bytes, or an HTTP request's rest */
+    SC_SEND,                   /* writing buf */
+    SC_LINGER,                 /* sent: reading (and dropping) until the client's EOF */
+};
+
 struct stats_conn {
     struct stats_server *ss;
     int fd;
-    struct event *ev;          /* write readiness, then read readiness while lingering */
-    char *buf;                 /* the snapshot, NULL once sent */
+    enum sconn_state state;
+    struct event *ev;          /* what the state waits for, with the deadline */
+    char *in;                  /* SC_READ: the bytes read so far (HTTP_MAX_REQUEST at most) */
+    size_t inlen;
+    char *buf;                 /* SC_SEND: the answer */
     size_t len, off;           /* its length and the bytes already written */
+    uint64_t accepted_ms;      /* monotonic */
     uint64_t deadline_ms;      /* monotonic: give up and close at this time */
     struct stats_conn *prev, *next;
 };
@@ -122,152 +97,6 @@ struct stats_server {
     struct stats_conn *conns;  /* connections being written to or lingering */
     uint32_t nconns;
 };
-
-/* ------------------------------------------------------------------------
- * Values */
-
-/* A pool's value: the workers' counters summed, or the shared figure. */
-static uint64_t
-pool_value(const struct proxy *px, const struct pool *p, enum pool_stat id)
-{
-    uint64_t sum = 0;
-
-    switch (id) {
-    case PSTAT_client_connections:
-        return atomic_load_explicit(&p->state->nclients, memory_order_relaxed);
-    case PSTAT_server_ejects:
-        return atomic_load_explicit(&p->state->server_ejects, memory_order_relaxed);
-    default:
-        break;
-    }
-    for (uint32_t w = 0; w < p->state->nworkers; w++) {
-        const struct pool_stats *st = pool_wstats(p, w);
-        switch (id) {
-        case PSTAT_client_eof:      sum += ctr_get(&st->client_eof); break;
-        case PSTAT_client_err:      sum += ctr_get(&st->client_err); break;
-        case PSTAT_forward_error:   sum += ctr_get(&st->forward_error); break;
-        case PSTAT_fragments:       sum += ctr_get(&st->fragments); break;
-        case PSTAT_client_connections:
-        case PSTAT_server_ejects:
-        case PSTAT_N:               break;
-        }
-    }
-    return sum;
-}
-
-/* A server's value, summed over the workers; signed: server_ejected_at is a timestamp,
- * printed as such. */
-static int64_t
-server_value(const struct proxy *px, const struct server *s, enum server_stat id)
-{
-    uint64_t sum = 0;
-
-    if (id == SSTAT_server_ejected_at)
-        return atomic_load_explicit(&s->h->ejected_at_us, memory_order_relaxed);
-    for (uint32_t w = 0; w < s->state->nworkers; w++) {
-        const struct server_stats *st = server_wstats(s, w);
-        switch (id) {
-        case SSTAT_server_eof:          sum += ctr_get(&st->server_eof); break;
-        case SSTAT_server_err:          sum += ctr_get(&st->server_err); break;
-        case SSTAT_server_timedout:     sum += ctr_get(&st->server_timedout); break;
-        case SSTAT_server_connections:  sum += ctr_get(&st->connections); break;
-        case SSTAT_requests:            sum += ctr_get(&st->requests); break;
-        case SSTAT_request_bytes:       sum += ctr_get(&st->request_bytes); break;
-        case SSTAT_responses:           sum += ctr_get(&st->responses); break;
-        case SSTAT_response_bytes:      sum += ctr_get(&st->response_bytes); break;
-        case SSTAT_in_queue:            sum += ctr_get(&st->in_queue); break;
-        case SSTAT_in_queue_bytes:      sum += ctr_get(&st->in_queue_bytes); break;
-        case SSTAT_out_queue:           sum += ctr_get(&st->out_queue); break;
-        case SSTAT_out_queue_bytes:     sum += ctr_get(&st->out_queue_bytes); break;
-        case SSTAT_server_ejected_at:
-        case SSTAT_N:                   break;
-        }
-    }
-    return (int64_t)sum;
-}
-
-/* ------------------------------------------------------------------------
- * A growable text buffer; after a failed allocation every append is a no-op and
- * the result is NULL. */
-
-struct jbuf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-};
-
-static bool
-jb_reserve(struct jbuf *b, size_t more)
-{
-    if (b->oom)
-        return false;
-    if (b->len + more + 1 <= b->cap)
-        return true;
-    size_t cap = b->cap != 0 ? b->cap : 1024;
-    while (cap < b->len + more + 1)
-        cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (p == NULL) {
-        b->oom = true;
-        return false;
-    }
-    b->p = p;
-    b->cap = cap;
-    return true;
-}
-
-static void
-jb_put(struct jbuf *b, const char *s, size_t n)
-{
-    if (!jb_reserve(b, n))
-        return;
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void
-jb_puts(struct jbuf *b, const char *s)
-{
-    jb_put(b, s, strlen(s));
-}
-
-static void __attribute__((format(printf, 2, 3)))
-jb_printf(struct jbuf *b, const char *fmt, ...)
-{
-    char tmp[128];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-    va_end(ap);
-    ASSERT(n >= 0 && (size_t)n < sizeof(tmp));
-    jb_put(b, tmp, (size_t)n);
-}
-
-/* s as a JSON string with its quotes: '"' and '\' escaped, control bytes as \u00XX.
- * Other bytes pass unchanged (config text is UTF-8: libyaml checks it). */
-static void
-jb_str(struct jbuf *b, const char *s)
-{
-    static const char hex[] = "0123456789abcdef";
-    jb_put(b, "\"", 1);
-    for (const unsigned char *c = (const unsigned char *)s; *c != '\0'; c++) {
-        char esc[6];
-        if (*c == '"' || *c == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)*c;
-            jb_put(b, esc, 2);
-        } else if (*c < 0x20) {
-            memcpy(esc, "\\u00", 4);
-            esc[4] = hex[*c >> 4];
-            esc[5] = hex[*c & 0xf];
-            jb_put(b, esc, 6);
-        } else {
-            jb_put(b, (const char *)c, 1);
-        }
-    }
-    jb_put(b, "\"", 1);
-}
 
 /* ------------------------------------------------------------------------
  * The snapshot */
@@ -305,7 +134,7 @@ cmp_pool_order(const void *a, const void *b)
 char *
 stats_json_at(const struct proxy *px, time_t started, time_t now, size_t *len)
 {
-    struct jbuf b = { 0 };
+    struct text b = { 0 };
     char host[HOSTNAME_MAX + 1];
     const struct server **order = NULL;
     uint32_t order_cap = 0;
@@ -326,22 +155,22 @@ stats_json_at(const struct proxy *px, time_t started, time_t now, size_t *len)
         strcpy(host, "localhost");
     host[HOSTNAME_MAX] = '\0';
 
-    jb_puts(&b, "{\"service\":\"keymux\", \"source\":");
-    jb_str(&b, host);
-    jb_puts(&b, ", \"version\":\"" KM_VERSION "\"");
-    jb_printf(&b, ", \"uptime\":%lld, \"timestamp\":%lld",
+    text_puts(&b, "{\"service\":\"keymux\", \"source\":");
+    text_json_str(&b, host);
+    text_puts(&b, ", \"version\":\"" KM_VERSION "\"");
+    text_printf(&b, ", \"uptime\":%lld, \"timestamp\":%lld",
               (long long)(now > started ? now - started : 0), (long long)now);
-    jb_printf(&b, ", \"total_connections\":%" PRIu64 ", \"curr_connections\":%" PRIu64,
+    text_printf(&b, ", \"total_connections\":%" PRIu64 ", \"curr_connections\":%" PRIu64,
               total, curr);
 
     for (uint32_t i = 0; i < px->npools; i++) {
         const struct pool *p = porder[i];
-        jb_puts(&b, i == 0 ? ", " : ",");
-        jb_str(&b, p->cf->name);
-        jb_puts(&b, ": {");
+        text_puts(&b, i == 0 ? ", " : ",");
+        text_json_str(&b, p->cf->name);
+        text_puts(&b, ": {");
         for (int k = 0; k < PSTAT_N; k++)
-            jb_printf(&b, "\"%s\":%" PRIu64 ", ", pool_info[k].name,
-                      pool_value(px, p, (enum pool_stat)k));
+            text_printf(&b, "\"%s\":%" PRIu64 ", ", stats_pool_info[k].name,
+                      stats_pool_value(px, p, (enum pool_stat)k));
         if (p->nservers > order_cap) {
             const struct server **o = realloc(order, p->nservers * sizeof(*o));
             if (o == NULL) {
@@ -357,17 +186,17 @@ stats_json_at(const struct proxy *px, time_t started, time_t now, size_t *len)
         for (uint32_t j = 0; j < p->nservers; j++) {
             const struct server *s = order[j];
             if (j != 0)
-                jb_puts(&b, ",");
-            jb_str(&b, s->ident);
-            jb_puts(&b, ": {");
+                text_puts(&b, ",");
+            text_json_str(&b, s->ident);
+            text_puts(&b, ": {");
             for (int k = 0; k < SSTAT_N; k++)
-                jb_printf(&b, "%s\"%s\":%" PRId64, k == 0 ? "" : ", ", server_info[k].name,
-                          server_value(px, s, (enum server_stat)k));
-            jb_puts(&b, "}");
+                text_printf(&b, "%s\"%s\":%" PRId64, k == 0 ? "" : ", ", stats_server_info[k].name,
+                          stats_server_value(px, s, (enum server_stat)k));
+            text_puts(&b, "}");
         }
-        jb_puts(&b, "}");
+        text_puts(&b, "}");
     }
-    jb_puts(&b, "}\n");
+    text_puts(&b, "}\n");
     free(order);
     free(porder);
 
@@ -391,10 +220,10 @@ stats_describe(FILE *out)
 {
     fprintf(out, "pool stats:\n");
     for (int k = 0; k < PSTAT_N; k++)
-        fprintf(out, "  %-20s\"%s\"\n", pool_info[k].name, pool_info[k].desc);
+        fprintf(out, "  %-20s\"%s\"\n", stats_pool_info[k].name, stats_pool_info[k].desc);
     fprintf(out, "\nserver stats:\n");
     for (int k = 0; k < SSTAT_N; k++)
-        fprintf(out, "  %-20s\"%s\"\n", server_info[k].name, server_info[k].desc);
+        fprintf(out, "  %-20s\"%s\"\n", stats_server_info[k].name, stats_server_info[k].desc);
 }
 
 /* ------------------------------------------------------------------------
@@ -414,6 +243,7 @@ sconn_free(struct stats_conn *sc)
     if (sc->ev != NULL)
         event_free(sc->ev);
     close(sc->fd);
+    free(sc->in);
     free(sc->buf);
     free(sc);
 }
@@ -474,12 +304,13 @@ sconn_wait(struct stats_conn *sc, short what)
     return KM_OK;
 }
 
-/* The whole snapshot is out: half-close and linger for the client's EOF. */
+/* The whole answer is out: half-close and linger for the client's EOF. */
 static void
 sconn_sent(struct stats_conn *sc)
 {
     free(sc->buf);
     sc->buf = NULL;
+    sc->state = SC_LINGER;
     shutdown(sc->fd, SHUT_WR);
     if (drain_input(sc->fd)) {
         sconn_free(sc);
@@ -490,24 +321,181 @@ sconn_sent(struct stats_conn *sc)
         sconn_free(sc);
 }
 
+/* Write buf (taken over; NULL: out of memory, and the connection closes). */
+static void
+sconn_send(struct stats_conn *sc, char *buf, size_t len)
+{
+    free(sc->in);
+    sc->in = NULL;
+    if (buf == NULL) {
+        log_error("stats: out of memory building an answer");
+        sconn_free(sc);
+        return;
+    }
+    sc->state = SC_SEND;
+    sc->buf = buf;
+    sc->len = len;
+    sc->off = 0;
+    sc->deadline_ms = sc->accepted_ms + SEND_MS;
+    int r = send_some(sc->fd, sc->buf, sc->len, &sc->off);
+    if (r == KM_OK)
+        sconn_sent(sc);
+    else if (r == KM_ERROR || sconn_wait(sc, EV_WRITE) != KM_OK)
+        sconn_free(sc);
+}
+
+static void
+send_json(struct stats_conn *sc)
+{
+    size_t len = 0;
+    char *doc = stats_json_at(sc->ss->px, sc->ss->started, time(NULL), &len);
+
+    sconn_send(sc, doc, len);
+}
+
+/* The answer to an HTTP request: /metrics, /stats, /health. */
+static void
+send_http(struct stats_conn *sc, const struct http_req *req, bool bad)
+{
+    const struct stats_server *ss = sc->ss;
+    bool head = !bad && strcmp(req->method, "HEAD") == 0;
+    struct text b = { 0 };
+    char *body = NULL;
+    size_t blen = 0;
+    int status = 200;
+    const char *ctype = "text/plain; charset=utf-8";
+
+    if (bad) {
+        status = 400;
+    } else if (!head && strcmp(req->method, "GET") != 0) {
+        status = 405;
+    } else if (strcmp(req->path, "/metrics") == 0) {
+        body = stats_metrics(ss->px, ss->started, time(NULL), &blen);
+        ctype = "text/plain; version=0.0.4; charset=utf-8";
+    } else if (strcmp(req->path, "/stats") == 0 || strcmp(req->path, "/") == 0) {
+        /* "/" too: what `curl host:port` got from twemproxy, now as HTTP */
+        body = stats_json_at(ss->px, ss->started, time(NULL), &blen);
+        ctype = "application/json";
+    } else if (strcmp(req->path, "/health") == 0) {
+        bool ok = false;
+        body = stats_health(ss->px, &ok, &blen);
+        status = ok ? 200 : 503;
+    } else {
+        status = 404;
+    }
+    if (status == 400 || status == 404 || status == 405) {
+        static const char *const text[] = {
+            "bad request\n", "not found: the stats port serves /metrics, /stats and /health\n",
+            "only GET and HEAD are served\n" };
+        const char *t = text[status == 400 ? 0 : status == 404 ? 1 : 2];
+        http_answer(&b, status, ctype, t, strlen(t), head);
+    } else if (body != NULL) {
+        http_answer(&b, status, ctype, body, blen, head);
+    } else {
+        b.oom = true;
+    }
+    free(body);
+    size_t len = 0;
+    char *out = text_take(&b, &len);
+    sconn_send(sc, out, len);
+}
+
+/* SC_READ: read what came; decide between the JSON client (anything but an HTTP request
+ * line) and HTTP, and answer once an HTTP request is complete. */
+static void
+sconn_read(struct stats_conn *sc)
+{
+    for (;;) {
+        char tmp[2048];
+        size_t room = HTTP_MAX_REQUEST - sc->inlen;
+        ssize_t n = recv(sc->fd, tmp, room < sizeof(tmp) ? room : sizeof(tmp), 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        if (n < 0) {
+            sconn_free(sc);
+            return;
+        }
+        if (n == 0) {
+            /* EOF: a client that sent nothing, or not HTTP, still gets the JSON; a
+             * request cut short is a bad one */
+            struct http_req req = { 0 };
+            if (sc->inlen > 0 && http_sniff(sc->in, sc->inlen) == HTTP_SNIFF_YES)
+                send_http(sc, &req, true);
+            else
+                send_json(sc);
+            return;
+        }
+        char *in = realloc(sc->in, sc->inlen + (size_t)n);
+        if (in == NULL) {
+            log_error("stats: out of memory reading a request");
+            sconn_free(sc);
+            return;
+        }
+        memcpy(in + sc->inlen, tmp, (size_t)n);
+        sc->in = in;
+        sc->inlen += (size_t)n;
+        if (sc->inlen >= HTTP_MAX_REQUEST)
+            break;
+    }
+    if (sc->inlen == 0) {
+        if (sconn_wait(sc, EV_READ) != KM_OK)
+            sconn_free(sc);
+        return;
+    }
+    switch (http_sniff(sc->in, sc->inlen)) {
+    case HTTP_SNIFF_NO:
+        send_json(sc);   /* what it sent is dropped, as twemproxy drops it */
+        return;
+    case HTTP_SNIFF_MORE:
+        break;
+    case HTTP_SNIFF_YES: {
+        struct http_req req;
+        enum http_status st = http_parse(sc->in, sc->inlen, &req);
+        if (st != HTTP_MORE) {
+            send_http(sc, &req, st == HTTP_BAD);
+            return;
+        }
+        break;
+    }
+    }
+    /* more to come: the request may take until the connection's deadline */
+    sc->deadline_ms = sc->accepted_ms + SEND_MS;
+    if (sconn_wait(sc, EV_READ) != KM_OK)
+        sconn_free(sc);
+}
+
 static void
 on_conn_event(int fd, short what, void *arg)
 {
     struct stats_conn *sc = arg;
 
     if ((what & EV_TIMEOUT) != 0 || km_now_ms() >= sc->deadline_ms) {
-        if (sc->buf != NULL)
+        if (sc->state == SC_READ && sc->inlen == 0) {
+            send_json(sc);   /* nothing sent: a twemproxy client */
+            return;
+        }
+        if (sc->state == SC_READ)
+            log_warn("stats: closing a client whose request did not come whole in %d ms",
+                     SEND_MS);
+        else if (sc->state == SC_SEND)
             log_warn("stats: client too slow, %zu of %zu bytes sent", sc->off, sc->len);
         sconn_free(sc);
         return;
     }
-    if (sc->buf == NULL) {
-        /* lingering */
+    switch (sc->state) {
+    case SC_READ:
+        sconn_read(sc);
+        return;
+    case SC_LINGER:
         if (drain_input(fd))
             sconn_free(sc);
         else if (sconn_wait(sc, EV_READ) != KM_OK)
             sconn_free(sc);
         return;
+    case SC_SEND:
+        break;
     }
     int r = send_some(fd, sc->buf, sc->len, &sc->off);
     if (r == KM_OK)
@@ -516,13 +504,14 @@ on_conn_event(int fd, short what, void *arg)
         sconn_free(sc);
 }
 
-/* A new stats client: snapshot, write, and keep it only if the socket was full. */
+/* A new stats client: the JSON at once when it sends nothing within SNIFF_MS (or
+ * anything but an HTTP request line), else the HTTP answer to its request. */
 static void
 serve(struct stats_server *ss, int fd)
 {
     if (net_nonblock(fd) != 0 || ss->nconns >= MAX_PENDING) {
         if (ss->nconns >= MAX_PENDING)
-            log_warn("stats: %u snapshots still being sent; refusing a client", ss->nconns);
+            log_warn("stats: %u clients still being served; refusing a client", ss->nconns);
         close(fd);
         return;
     }
@@ -538,18 +527,10 @@ serve(struct stats_server *ss, int fd)
         ss->conns->prev = sc;
     ss->conns = sc;
     ss->nconns++;
-    sc->deadline_ms = km_now_ms() + SEND_MS;
-    sc->buf = stats_json_at(ss->px, ss->started, time(NULL), &sc->len);
-    if (sc->buf == NULL) {
-        log_error("stats: out of memory building a snapshot");
-        sconn_free(sc);
-        return;
-    }
-    int r = send_some(fd, sc->buf, sc->len, &sc->off);
-    if (r == KM_OK)
-        sconn_sent(sc);
-    else if (r == KM_ERROR || sconn_wait(sc, EV_WRITE) != KM_OK)
-        sconn_free(sc);
+    sc->state = SC_READ;
+    sc->accepted_ms = km_now_ms();
+    sc->deadline_ms = sc->accepted_ms + SNIFF_MS;
+    sconn_read(sc);
 }
 
 static void
