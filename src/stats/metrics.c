@@ -13,6 +13,7 @@
 #include "stats/values.h"
 
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -114,6 +115,23 @@ process_metrics(struct text *b, const struct proxy *px, time_t started, time_t n
                 atomic_load_explicit(&px->reload_failures, memory_order_relaxed));
 }
 
+/* A counter of each server's health (an _Atomic uint64_t at offset off in it). */
+static void
+server_counter(struct text *b, const struct proxy *px, const char *name, const char *desc,
+               size_t off)
+{
+    family(b, name, "counter", desc);
+    for (uint32_t i = 0; i < px->npools; i++) {
+        const struct pool *p = &px->pools[i];
+        for (uint32_t j = 0; j < p->nservers; j++) {
+            const _Atomic uint64_t *v =
+                (const _Atomic uint64_t *)((const char *)p->servers[j].h + off);
+            server_labels(b, name, &p->servers[j]);
+            text_printf(b, " %" PRIu64 "\n", atomic_load_explicit(v, memory_order_relaxed));
+        }
+    }
+}
+
 char *
 stats_metrics(const struct proxy *px, time_t started, time_t now, size_t *len)
 {
@@ -161,6 +179,12 @@ stats_metrics(const struct proxy *px, time_t started, time_t now, size_t *len)
             }
         }
     }
+    server_counter(&b, px, "keymux_server_probes_total",
+                   "Probes of the ejected server before it may rejoin (auto_eject_hosts)",
+                   offsetof(struct server_health, probes));
+    server_counter(&b, px, "keymux_server_probe_failures_total",
+                   "Probes that failed: refused, reset, a wrong answer or none in time",
+                   offsetof(struct server_health, probe_failures));
     family(&b, "keymux_server_up", "gauge",
            "1 when the server is live (in the ring, failures under server_failure_limit)");
     for (uint32_t i = 0; i < px->npools; i++) {

@@ -6,7 +6,10 @@ SIGSTOP: the kernel still completes the handshakes) stays out across several ret
 periods while its keys are served by the others; a killed one stays out until it is
 restarted. Real redis-servers and memcached; every wait is bounded."""
 
+import http.client
 import signal
+
+from prometheus_client.parser import text_string_to_metric_families
 
 import helpers
 from helpers import wait_for
@@ -77,6 +80,23 @@ def test_silent_server_stays_out_until_it_answers(redis_factory, proxy_factory):
             "the server did not come back:\n" + p.log_tail()
     assert_probed_back(log_text(p.log_path), "alpha", victim.addr)
     assert p.stats()["alpha"]["server_ejects"] == 1
+    # the probes are counted in the metrics: the failed ones, and the one that answered
+    fails = count(log_text(p.log_path), failed)
+    server = [k for k in p.stats()["alpha"] if k.startswith(victim.addr)][0]
+    fams = {f.name: f for f in text_string_to_metric_families(scrape(p))}
+    got = {s.name: s.value for f in ("keymux_server_probes", "keymux_server_probe_failures")
+           for s in fams[f].samples if s.labels["server"] == server}
+    assert got == {"keymux_server_probes_total": fails + 1,
+                   "keymux_server_probe_failures_total": fails}, got
+
+
+def scrape(p):
+    c = http.client.HTTPConnection("127.0.0.1", p.stats_port, timeout=5)
+    try:
+        c.request("GET", "/metrics")
+        return c.getresponse().read().decode()
+    finally:
+        c.close()
 
 
 def test_restarted_server_rejoins_after_probe(redis_factory, proxy_factory):
