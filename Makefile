@@ -91,6 +91,18 @@ bench: all deps
 	$(CC) -O2 -g -std=gnu11 -Wall -Wextra -Werror -Wshadow -o $(BUILD)/bench/kmload bench/kmload.c
 	$(PYTHON) bench/bench.py --keymux $(BUILD)/keymux --loader $(BUILD)/bench/kmload
 
+# The latency histograms' cost: keymux against itself built without them
+# (-DKM_NO_HIST), GET and SET at depth 16; in bench.py's table the "nutcracker" column is
+# that build here (results in bench/results/hist.json).
+.PHONY: bench-hist
+bench-hist: all deps
+	@mkdir -p $(BUILD)/bench
+	$(CC) -O2 -g -std=gnu11 -Wall -Wextra -Werror -Wshadow -o $(BUILD)/bench/kmload bench/kmload.c
+	CFLAGS="-O2 -g -DKM_NO_HIST" $(MAKE) BUILD=$(BUILD)-nohist $(BUILD)-nohist/keymux
+	BENCH_ONLY=get32_p16,set32_p16 $(PYTHON) bench/bench.py --keymux $(BUILD)/keymux \
+	    --nutcracker $(BUILD)-nohist/keymux --loader $(BUILD)/bench/kmload \
+	    --out bench/results/hist.json
+
 # Scaling: keymux at 1, 2, 4, 8 workers against nutcracker (bench/scale.py; SCALE_QUICK=1
 # for a short run, SCALE_WORKERS=1,2 to pick the counts).
 # A long run of reloads: fds and RSS against a warm baseline (PASS / MISS, not asserted).

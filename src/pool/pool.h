@@ -31,6 +31,7 @@
 
 #include "config/conf.h"
 #include "core/counter.h"
+#include "core/hist.h"
 #include "core/publish.h"
 #include "proto/proto.h"
 #include "route/route.h"
@@ -51,11 +52,13 @@ struct server_stats {
     struct km_ctr in_queue, in_queue_bytes;     /* queued for the server, not yet written */
     struct km_ctr out_queue, out_queue_bytes;   /* written, awaiting the reply */
     struct km_ctr connections;                  /* open connections of this worker */
+    struct km_hist latency;                     /* request written -> its reply read */
 };
 
 /* Counters of one pool in one worker. */
 struct pool_stats {
     struct km_ctr client_eof, client_err, forward_error, fragments;
+    struct km_hist latency;        /* request read -> its reply written to the client */
     struct proto_counts counts;    /* bumped by the protocol (memcached stats, INFO) */
 };
 

@@ -141,6 +141,8 @@ struct msg {
     bool waiting;            /* request: read while an earlier one of its client waits to
                                 be sent (proxy/order.c), not planned yet */
     uint64_t sent_ms;        /* monotonic ms when it was written to its server */
+    uint64_t read_us;        /* request: when its last byte was read (worker_clock_us) */
+    uint64_t sent_us;        /* when it was written to its server (worker_clock_us) */
     uint64_t wire_bytes;     /* bytes it took on the wire (kept for the queue gauges) */
 
     struct tok tok_inline[MSG_TOK_INLINE];

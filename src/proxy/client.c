@@ -57,6 +57,7 @@ on_request(void *arg, struct msg *m)
     struct client *cl = arg;
 
     fifo_push(cl, m);
+    m->read_us = worker_clock_us(conn_worker(&cl->c));
     if (order_holding(cl)) {
         m->waiting = true;   /* planned once the request it follows goes (proxy/order.c) */
         return conn_go_on(&cl->c);
@@ -376,6 +377,7 @@ client_flush(struct client *cl)
 {
     struct worker *w = conn_worker(&cl->c);
     struct iovec iov[CLIENT_IOV];
+    uint64_t now_us = 0;
 
     if (cl->c.overflow) {
         ctr_add(&conn_wpool(&cl->c)->st->client_err, 1);
@@ -427,6 +429,13 @@ client_flush(struct client *cl)
             n -= left;
             cl->c.wpos = 0;
             cl->queued -= reply_len(m);
+            if (m->read_us != 0) {
+                /* a request's whole time in the proxy: read -> reply written */
+                if (now_us == 0)
+                    now_us = worker_clock_us(w);
+                hist_add(&conn_wpool(&cl->c)->st->latency,
+                         now_us > m->read_us ? now_us - m->read_us : 0);
+            }
             fifo_pop(cl);
             w->replies++;
             bool quit = m->quit;

@@ -322,6 +322,11 @@ void worker_run(struct worker *w);
 void worker_mark_dirty(struct worker *w, struct conn *c);
 void worker_unmark_dirty(struct worker *w, struct conn *c);
 struct proto_ctx worker_ctx(struct worker *w, struct wpool *wp);
+/* Wall-clock microseconds for latencies: the time libevent cached when the poll
+ * returned while in a callback, else read now. A step of the clock makes one latency
+ * wrong, never negative (callers clamp at 0). 0 in a build with -DKM_NO_HIST: nothing
+ * is observed then. */
+uint64_t worker_clock_us(struct worker *w);
 /* The context for requests of client cl (knows its session). */
 struct proto_ctx client_ctx(struct client *cl);
 

@@ -216,6 +216,10 @@ on_reply(void *arg, struct msg *rsp)
         return conn_go_on(c);
     }
     pool_server_ok(s);
+    if (req->sent_us != 0) {
+        uint64_t now_us = worker_clock_us(conn_worker(c));
+        hist_add(&u->ws->st->latency, now_us > req->sent_us ? now_us - req->sent_us : 0);
+    }
     if (req->parent == NULL && conn_pool(c)->proto->rsp_count != NULL)
         conn_pool(c)->proto->rsp_count(&conn_wpool(c)->st->counts, req, &c->in->rd.ps);
 
@@ -412,7 +416,7 @@ upstream_flush(struct upstream *u)
 {
     struct iovec iov[UPSTREAM_IOV];
     bool sent_any = false;
-    uint64_t now = 0;
+    uint64_t now = 0, now_us = 0;
 
     if (u->connecting)
         return KM_OK;
@@ -440,8 +444,10 @@ upstream_flush(struct upstream *u)
             break;   /* socket full: the write event resumes */
 
         uint64_t n = (uint64_t)wr;
-        if (now == 0)
+        if (now == 0) {
             now = km_now_ms();
+            now_us = worker_clock_us(conn_worker(&u->c));
+        }
         while (u->sq_head != NULL) {
             struct msg *m = u->sq_head;
             uint64_t left = m->outlen - u->c.wpos;
@@ -455,6 +461,7 @@ upstream_flush(struct upstream *u)
             m->wire_bytes = m->outlen;
             m->sent = true;
             m->sent_ms = now;
+            m->sent_us = now_us;
             msg_out_release(m);
             msg_drop_input(m);
             sent_any = true;

@@ -54,22 +54,35 @@ type_of(const struct stat_info *si)
     return si->kind == STAT_COUNTER ? "counter" : "gauge";
 }
 
+/* name{pool="P"[,server="S"][,le="L"]}: s NULL for a pool's metric, le NULL but in a
+ * histogram's buckets. */
 static void
-pool_labels(struct text *b, const char *name, const struct pool *p)
+labels(struct text *b, const char *name, const struct pool *p, const struct server *s,
+       const char *le)
 {
     text_printf(b, "%s{pool=\"", name);
     text_label(b, p->cf->name);
+    if (s != NULL) {
+        text_puts(b, "\",server=\"");
+        text_label(b, s->ident);
+    }
+    if (le != NULL) {
+        text_puts(b, "\",le=\"");
+        text_puts(b, le);
+    }
     text_puts(b, "\"}");
+}
+
+static void
+pool_labels(struct text *b, const char *name, const struct pool *p)
+{
+    labels(b, name, p, NULL, NULL);
 }
 
 static void
 server_labels(struct text *b, const char *name, const struct server *s)
 {
-    text_printf(b, "%s{pool=\"", name);
-    text_label(b, s->pool->cf->name);
-    text_puts(b, "\",server=\"");
-    text_label(b, s->ident);
-    text_puts(b, "\"}");
+    labels(b, name, s->pool, s, NULL);
 }
 
 bool
@@ -113,6 +126,78 @@ process_metrics(struct text *b, const struct proxy *px, time_t started, time_t n
            "Configuration reloads that failed (the running configuration was kept)");
     text_printf(b, "keymux_reload_failures_total %" PRIu64 "\n",
                 atomic_load_explicit(&px->reload_failures, memory_order_relaxed));
+}
+
+/* A histogram summed over the workers: its buckets (not cumulative) and sum. */
+struct hist_total {
+    uint64_t bucket[KM_HIST_NBOUNDS + 1];
+    uint64_t sum_us;
+};
+
+static void
+hist_sum(struct hist_total *t, const struct km_hist *h)
+{
+    for (int i = 0; i <= KM_HIST_NBOUNDS; i++)
+        t->bucket[i] += ctr_get(&h->bucket[i]);
+    t->sum_us += ctr_get(&h->sum_us);
+}
+
+/* The samples of histogram name for one pool (s NULL) or server: cumulative buckets
+ * with le in seconds, +Inf, _sum in seconds and _count. */
+static void
+hist_samples(struct text *b, const char *name, const struct pool *p, const struct server *s,
+             const struct hist_total *t)
+{
+    static const uint32_t bound[KM_HIST_NBOUNDS] = { KM_HIST_BOUNDS };
+    uint64_t cum = 0;
+    char lname[112];
+
+    for (int i = 0; i <= KM_HIST_NBOUNDS; i++) {
+        char le[16];
+        cum += t->bucket[i];
+        if (i < KM_HIST_NBOUNDS)
+            snprintf(le, sizeof(le), "%g", bound[i] / 1e6);
+        else
+            snprintf(le, sizeof(le), "+Inf");
+        snprintf(lname, sizeof(lname), "%s_bucket", name);
+        labels(b, lname, p, s, le);
+        text_printf(b, " %" PRIu64 "\n", cum);
+    }
+    snprintf(lname, sizeof(lname), "%s_sum", name);
+    labels(b, lname, p, s, NULL);
+    text_printf(b, " %" PRIu64 ".%06" PRIu64 "\n", t->sum_us / 1000000, t->sum_us % 1000000);
+    snprintf(lname, sizeof(lname), "%s_count", name);
+    labels(b, lname, p, s, NULL);
+    text_printf(b, " %" PRIu64 "\n", cum);
+}
+
+static void
+histograms(struct text *b, const struct proxy *px)
+{
+    const char *pname = "keymux_request_duration_seconds";
+    const char *sname = "keymux_server_request_duration_seconds";
+
+    family(b, pname, "histogram",
+           "Time from a request's last byte read to its reply's last byte written");
+    for (uint32_t i = 0; i < px->npools; i++) {
+        const struct pool *p = &px->pools[i];
+        struct hist_total t = { { 0 }, 0 };
+        for (uint32_t w = 0; w < p->state->nworkers; w++)
+            hist_sum(&t, &pool_wstats(p, w)->latency);
+        hist_samples(b, pname, p, NULL, &t);
+    }
+    family(b, sname, "histogram",
+           "Time from a request's write to a server to its reply read from it");
+    for (uint32_t i = 0; i < px->npools; i++) {
+        const struct pool *p = &px->pools[i];
+        for (uint32_t j = 0; j < p->nservers; j++) {
+            const struct server *s = &p->servers[j];
+            struct hist_total t = { { 0 }, 0 };
+            for (uint32_t w = 0; w < s->state->nworkers; w++)
+                hist_sum(&t, &server_wstats(s, w)->latency);
+            hist_samples(b, sname, p, s, &t);
+        }
+    }
 }
 
 /* A counter of each server's health (an _Atomic uint64_t at offset off in it). */
@@ -194,6 +279,7 @@ stats_metrics(const struct proxy *px, time_t started, time_t now, size_t *len)
             text_printf(&b, " %d\n", stats_server_live(&p->servers[j]) ? 1 : 0);
         }
     }
+    histograms(&b, px);
     return text_take(&b, len);
 }
 

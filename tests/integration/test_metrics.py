@@ -216,3 +216,40 @@ def test_dashboard_uses_metrics_that_exist(pool2):
     text = get(proxy, "/metrics")[2].decode()
     have = {s.name for f in text_string_to_metric_families(text) for s in f.samples}
     assert used and used <= have, used - have
+
+
+def test_latency_histograms_count_the_requests(pool2):
+    proxy, backends = pool2
+    with RespConn(proxy.port) as c:
+        for i in range(120):
+            assert c.call("SET", "h%d" % i, "v") == b"OK"
+        assert c.call("PING") == b"PONG"   # answered by the proxy: no server time
+        for i in range(0, 120, 3):
+            assert c.call("MGET", "h%d" % i, "h%d" % (i + 1), "h%d" % (i + 2)) == [b"v"] * 3
+    text = get(proxy, "/metrics")[2].decode()
+    fams = families(text)
+    pool = fams["keymux_request_duration_seconds"]
+    assert pool.type == "histogram"
+    got = {s.name: s.value for s in pool.samples if s.labels["pool"] == "alpha" and
+           s.labels.get("le") in (None, "+Inf")}
+    # every request the client made, once, whatever it became inside
+    assert got["keymux_request_duration_seconds_count"] == 120 + 1 + 40
+    assert got["keymux_request_duration_seconds_bucket"] == 161
+    assert got["keymux_request_duration_seconds_sum"] > 0
+    # per server: every request and fragment written, as the requests counters say
+    reqs = fams["keymux_server_requests"]
+    srv = fams["keymux_server_request_duration_seconds"]
+    total = 0
+    for s in reqs.samples:
+        server = s.labels["server"]
+        count = [x.value for x in srv.samples if x.name.endswith("_count") and
+                 x.labels["server"] == server]
+        assert count == [s.value], (server, count, s.value)
+        total += s.value
+        buckets = [x for x in srv.samples if x.name.endswith("_bucket") and
+                   x.labels["server"] == server]
+        values = [x.value for x in buckets]
+        assert values == sorted(values) and values[-1] == s.value
+        assert buckets[-1].labels["le"] == "+Inf" and len(buckets) == 20
+    # 120 SETs and the MGETs' fragments: at least one per MGET, at most one per key
+    assert 160 <= total <= 240
