@@ -38,4 +38,11 @@ hist_add(struct km_hist *h, uint64_t us)
     ctr_add(&h->sum_us, us);
 }
 
+/* The time from start_us to now_us (a wall clock that may step back: 0 then). */
+static inline void
+hist_since(struct km_hist *h, uint64_t now_us, uint64_t start_us)
+{
+    hist_add(h, now_us > start_us ? now_us - start_us : 0);
+}
+
 #endif

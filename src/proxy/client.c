@@ -433,8 +433,7 @@ client_flush(struct client *cl)
                 /* a request's whole time in the proxy: read -> reply written */
                 if (now_us == 0)
                     now_us = worker_clock_us(w);
-                hist_add(&conn_wpool(&cl->c)->st->latency,
-                         now_us > m->read_us ? now_us - m->read_us : 0);
+                hist_since(&conn_wpool(&cl->c)->st->latency, now_us, m->read_us);
             }
             fifo_pop(cl);
             w->replies++;

@@ -216,10 +216,8 @@ on_reply(void *arg, struct msg *rsp)
         return conn_go_on(c);
     }
     pool_server_ok(s);
-    if (req->sent_us != 0) {
-        uint64_t now_us = worker_clock_us(conn_worker(c));
-        hist_add(&u->ws->st->latency, now_us > req->sent_us ? now_us - req->sent_us : 0);
-    }
+    if (req->sent_us != 0)
+        hist_since(&u->ws->st->latency, worker_clock_us(conn_worker(c)), req->sent_us);
     if (req->parent == NULL && conn_pool(c)->proto->rsp_count != NULL)
         conn_pool(c)->proto->rsp_count(&conn_wpool(c)->st->counts, req, &c->in->rd.ps);
 

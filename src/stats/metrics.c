@@ -99,12 +99,9 @@ stats_server_live(const struct server *s)
 static void
 process_metrics(struct text *b, const struct proxy *px, time_t started, time_t now)
 {
-    uint64_t total = px->nlisteners, curr = px->nlisteners;
+    uint64_t total, curr;
 
-    for (uint32_t i = 0; i < px->nworkers; i++) {
-        total += ctr_get(&px->workers[i].total_connections);
-        curr += ctr_get(&px->workers[i].curr_connections);
-    }
+    stats_connections(px, &total, &curr);
     family(b, "keymux_info", "gauge", "keymux's version (the value is always 1)");
     text_puts(b, "keymux_info{version=\"" KM_VERSION "\"} 1\n");
     family(b, "keymux_uptime_seconds", "gauge", "Seconds since keymux started");

@@ -139,17 +139,14 @@ stats_json_at(const struct proxy *px, time_t started, time_t now, size_t *len)
     const struct server **order = NULL;
     uint32_t order_cap = 0;
     const struct pool **porder = calloc(px->npools + 1, sizeof(*porder));
-    uint64_t total = px->nlisteners, curr = px->nlisteners;
+    uint64_t total, curr;
 
     if (porder == NULL)
         return NULL;
     for (uint32_t i = 0; i < px->npools; i++)
         porder[i] = &px->pools[i];
     qsort(porder, px->npools, sizeof(*porder), cmp_pool_order);
-    for (uint32_t i = 0; i < px->nworkers; i++) {
-        total += ctr_get(&px->workers[i].total_connections);
-        curr += ctr_get(&px->workers[i].curr_connections);
-    }
+    stats_connections(px, &total, &curr);
 
     if (gethostname(host, HOSTNAME_MAX) != 0)
         strcpy(host, "localhost");

@@ -81,3 +81,13 @@ stats_server_value(const struct proxy *px, const struct server *s, enum server_s
     }
     return (int64_t)sum;
 }
+
+void
+stats_connections(const struct proxy *px, uint64_t *total, uint64_t *curr)
+{
+    *total = *curr = px->nlisteners;
+    for (uint32_t i = 0; i < px->nworkers; i++) {
+        *total += ctr_get(&px->workers[i].total_connections);
+        *curr += ctr_get(&px->workers[i].curr_connections);
+    }
+}

@@ -43,6 +43,9 @@ struct stat_info {
 extern const struct stat_info stats_pool_info[PSTAT_N];
 extern const struct stat_info stats_server_info[SSTAT_N];
 
+/* The process's connections, listening addresses included: made or accepted so far
+ * (total_connections) and open now (curr_connections). */
+void stats_connections(const struct proxy *px, uint64_t *total, uint64_t *curr);
 /* A pool's value. */
 uint64_t stats_pool_value(const struct proxy *px, const struct pool *p, enum pool_stat id);
 /* A server's value; signed: server_ejected_at is a timestamp (unix us, 0 = never). */
